@@ -1,0 +1,232 @@
+//! `Connector`: the cheap handle that users keep, its `connect` future and its result.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use tokio::net::TcpStream;
+
+use crate::config::{Builder, Config};
+use crate::dial::TcpDial;
+use crate::error::ConnectError;
+use crate::plan::{self, Plan};
+use crate::race::Race;
+use crate::report::Report;
+use crate::target::IntoTargets;
+
+/// Connects to the first reachable of a list of endpoints.
+///
+/// A cheap handle: clones share one configuration, and it is `Clone + Send + Sync`, so keep one
+/// and use it from every task. Build one with [`Connector::builder`], or take the defaults with
+/// [`Connector::new`].
+///
+/// ```no_run
+/// use connect_by_list::Connector;
+/// use std::time::Duration;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let connector = Connector::builder().timeout(Duration::from_secs(5)).build()?;
+/// let connection = connector.connect(["db1.example:5432", "db2.example:5432"]).await?;
+/// println!("connected to {} in {:?}", connection.peer_addr(), connection.report().elapsed());
+/// for attempt in connection.report().attempts() {
+///     println!("  {attempt}");
+/// }
+/// let stream: tokio::net::TcpStream = connection.into_stream();
+/// # drop(stream);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Connector {
+    config: Arc<Config>,
+}
+
+impl Default for Connector {
+    fn default() -> Connector {
+        Connector::new()
+    }
+}
+
+impl Connector {
+    /// A connector with every default (see [`Builder`]).
+    pub fn new() -> Connector {
+        Connector::from_config(Config::default())
+    }
+
+    /// Starts configuring a connector.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Connector {
+        Connector {
+            config: Arc::new(config),
+        }
+    }
+
+    /// Connects to the first reachable of `targets`.
+    ///
+    /// Names are resolved (both families at once), every address is ranked, and attempts are
+    /// raced: the first starts at once, each next one after the attempt delay or as soon as an
+    /// attempt fails, while earlier ones keep running. The first to connect wins and every other
+    /// socket is closed. Invalid targets fail before anything is resolved or opened.
+    ///
+    /// Nothing happens until the returned future is polled; dropping it closes every socket it
+    /// opened.
+    pub fn connect(&self, targets: impl IntoTargets) -> Connecting {
+        let span = tracing::debug_span!("connect_by_list::connect");
+        let state = match targets.into_targets() {
+            Ok(targets) => {
+                let plan = Plan::new(
+                    self.config.first_family_count,
+                    self.config.max_attempts,
+                    Box::new(plan::input_order),
+                );
+                let dial = TcpDial {
+                    options: self.config.socket.clone(),
+                };
+                State::Racing(Box::new(Race::new(
+                    dial,
+                    self.config.clone(),
+                    targets,
+                    plan,
+                )))
+            }
+            Err(invalid) => State::Invalid(Some(ConnectError::from_invalid_target(invalid))),
+        };
+        Connecting { state, span }
+    }
+}
+
+enum State {
+    Invalid(Option<ConnectError>),
+    Racing(Box<Race<TcpDial>>),
+}
+
+/// The future of [`Connector::connect`]: a [`Connection`] or a [`ConnectError`].
+///
+/// `Send` and `Unpin`. Dropping it closes every socket it opened.
+#[must_use = "futures do nothing unless polled"]
+pub struct Connecting {
+    state: State,
+    span: tracing::Span,
+}
+
+impl std::fmt::Debug for Connecting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.state {
+            State::Invalid(error) => f.debug_tuple("Connecting").field(error).finish(),
+            State::Racing(race) => f.debug_tuple("Connecting").field(race).finish(),
+        }
+    }
+}
+
+impl Future for Connecting {
+    type Output = Result<Connection, ConnectError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        match &mut this.state {
+            State::Invalid(error) => match error.take() {
+                Some(error) => Poll::Ready(Err(error)),
+                None => panic!("Connecting polled after it completed"),
+            },
+            State::Racing(race) => race.poll_race(cx).map(|result| {
+                result.map(|won| Connection {
+                    stream: won.stream,
+                    local: won.pair.local,
+                    peer: won.pair.remote,
+                    report: won.report,
+                })
+            }),
+        }
+    }
+}
+
+/// A connected stream with its addresses and the report of the race that made it.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    local: Option<SocketAddr>,
+    peer: SocketAddr,
+    report: Report,
+}
+
+impl Connection {
+    /// The remote address connected to.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The local address of the stream.
+    pub fn local_addr(&self) -> SocketAddr {
+        match self.local {
+            Some(local) => local,
+            None => self
+                .stream
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+        }
+    }
+
+    /// Every attempt of the race, the winner included.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The stream.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The stream, mutably.
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Takes the stream, dropping the report.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
+    /// Takes the stream and the report.
+    pub fn into_parts(self) -> (TcpStream, Report) {
+        (self.stream, self.report)
+    }
+}
+
+/// Connects to the first reachable of `targets` with the default settings (no deadline, 250 ms
+/// attempt delay): the one-line form of [`Connector::connect`], for code that just wants a stream.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let stream = connect_by_list::connect(["db1.example:5432", "[2001:db8::7]:5432"]).await?;
+/// # drop(stream);
+/// # Ok(())
+/// # }
+/// ```
+pub fn connect(
+    targets: impl IntoTargets,
+) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send + Unpin {
+    static DEFAULT: OnceLock<Connector> = OnceLock::new();
+    let connecting = DEFAULT.get_or_init(Connector::new).connect(targets);
+    IntoStream { connecting }
+}
+
+/// Maps a [`Connecting`] to its stream alone.
+struct IntoStream {
+    connecting: Connecting,
+}
+
+impl Future for IntoStream {
+    type Output = Result<TcpStream, ConnectError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.connecting)
+            .poll(cx)
+            .map(|result| result.map(Connection::into_stream))
+    }
+}

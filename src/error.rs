@@ -1,0 +1,148 @@
+//! Why a connect failed, with every attempt's own error.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+
+use crate::report::{Millis, Outcome, Report};
+use crate::target::InvalidTarget;
+
+/// What kind of failure a [`ConnectError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A target could not be understood; nothing was resolved or opened.
+    InvalidTarget,
+    /// Nothing to try: no name resolved to a usable address.
+    NoAddresses,
+    /// Every address was tried and none connected.
+    AllFailed,
+    /// The connect's deadline passed first; attempts in flight were cancelled.
+    TimedOut,
+}
+
+/// A connect that did not produce a stream: its kind, and the report of every attempt.
+///
+/// `Display` gives one line that names every attempt; [`ConnectError::report`] has the details,
+/// each attempt with its own [`io::Error`]. Converts into an [`io::Error`] of a fitting kind
+/// (`InvalidInput`, `NotFound`, `ConnectionRefused`, `TimedOut`, …) that still carries this error
+/// (see [`io::Error::get_ref`]).
+#[derive(Debug)]
+pub struct ConnectError {
+    // Boxed: a `Result<_, ConnectError>` stays one pointer wide on the error side.
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    kind: ErrorKind,
+    report: Report,
+    invalid: Option<InvalidTarget>,
+}
+
+impl ConnectError {
+    pub(crate) fn new(kind: ErrorKind, report: Report) -> ConnectError {
+        ConnectError {
+            inner: Box::new(Inner {
+                kind,
+                report,
+                invalid: None,
+            }),
+        }
+    }
+
+    pub(crate) fn from_invalid_target(invalid: InvalidTarget) -> ConnectError {
+        ConnectError {
+            inner: Box::new(Inner {
+                kind: ErrorKind::InvalidTarget,
+                report: Report::default(),
+                invalid: Some(invalid),
+            }),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// Every attempt, in the order they started, and every name that did not resolve.
+    pub fn report(&self) -> &Report {
+        &self.inner.report
+    }
+
+    /// The target that could not be understood, for [`ErrorKind::InvalidTarget`].
+    pub fn invalid_target(&self) -> Option<&InvalidTarget> {
+        self.inner.invalid.as_ref()
+    }
+
+    /// The [`io::ErrorKind`] this error converts to: `InvalidInput` for a bad target, `TimedOut`
+    /// at the deadline, the last resolver error when nothing resolved, else the kind of the last
+    /// attempt's error (so all refused gives `ConnectionRefused`).
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self.inner.kind {
+            ErrorKind::InvalidTarget => io::ErrorKind::InvalidInput,
+            ErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ErrorKind::NoAddresses => self
+                .report()
+                .resolve_failures()
+                .last()
+                .map_or(io::ErrorKind::NotFound, |failure| failure.error().kind()),
+            ErrorKind::AllFailed => self
+                .report()
+                .attempts()
+                .iter()
+                .rev()
+                .find_map(|attempt| attempt.error().map(io::Error::kind))
+                .unwrap_or(io::ErrorKind::Other),
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tried = self.inner.report.attempts().len();
+        match self.inner.kind {
+            ErrorKind::InvalidTarget => {
+                return match &self.inner.invalid {
+                    Some(invalid) => invalid.fmt(f),
+                    None => f.write_str("invalid target"),
+                };
+            }
+            ErrorKind::NoAddresses => f.write_str("no address to connect to")?,
+            ErrorKind::AllFailed => write!(f, "could not connect: all {tried} attempt(s) failed")?,
+            ErrorKind::TimedOut => write!(
+                f,
+                "connect timed out after {} ({tried} attempt(s))",
+                Millis(self.inner.report.elapsed())
+            )?,
+        }
+        if tried > 0 || !self.inner.report.resolve_failures().is_empty() {
+            write!(f, ": {}", self.inner.report)?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for ConnectError {
+    /// The invalid target, or the error of the last attempt that failed on its own (not lost or
+    /// cancelled). Every attempt's error is in [`ConnectError::report`].
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        if let Some(invalid) = &self.inner.invalid {
+            return Some(invalid);
+        }
+        self.inner.report
+            .attempts()
+            .iter()
+            .rev()
+            .filter(|attempt| attempt.outcome() != Outcome::Cancelled)
+            .find_map(|attempt| attempt.error())
+            .map(|error| error as &(dyn Error + 'static))
+    }
+}
+
+impl From<ConnectError> for io::Error {
+    fn from(error: ConnectError) -> io::Error {
+        io::Error::new(error.io_kind(), error)
+    }
+}

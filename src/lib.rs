@@ -1,0 +1,44 @@
+//! Connect a Tokio [`TcpStream`](tokio::net::TcpStream) to the first reachable of a list of
+//! endpoints, as fast as the network allows.
+//!
+//! Give it host names and IP addresses with ports. It resolves every name (IPv6 and IPv4 at
+//! once), orders every address, and races staggered attempts (Happy Eyeballs, RFC 8305) under
+//! one deadline: the first attempt starts at once, each next one after the attempt delay or as
+//! soon as an attempt fails, and the first to connect wins. Every losing socket is closed the
+//! moment one wins, and the [`Report`] tells what happened to every attempt.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // One line, for code that just wants a stream:
+//! let stream = connect_by_list::connect(["db1.example:5432", "db2.example:5432"]).await?;
+//!
+//! // Configured, with the story of the race:
+//! use std::time::Duration;
+//! let connector = connect_by_list::Connector::builder()
+//!     .attempt_delay(Duration::from_millis(250))
+//!     .timeout(Duration::from_secs(5))
+//!     .build()?;
+//! let connection = connector.connect(["db1.example:5432", "[2001:db8::7]:5432"]).await?;
+//! println!("{} won: {}", connection.peer_addr(), connection.report());
+//! # drop(stream);
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod config;
+mod connector;
+mod dial;
+mod error;
+mod plan;
+mod race;
+mod report;
+mod resolve;
+mod target;
+
+pub use config::{Builder, ConfigError};
+pub use connector::{connect, Connecting, Connection, Connector};
+pub use error::{ConnectError, ErrorKind};
+pub use report::{Attempt, Outcome, Report, ResolveFailure};
+pub use resolve::{Family, Resolve, Resolving, SystemResolver};
+pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};

@@ -1,0 +1,761 @@
+//! The race on Tokio's paused clock, with scripted dials and a scripted resolver: every instant is
+//! exact.
+
+use super::*;
+use crate::plan::input_order;
+use crate::resolve::{Resolve, Resolving};
+use crate::target::IntoTargets;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// What a scripted dial does.
+#[derive(Clone, Copy, Debug)]
+enum Script {
+    /// Never answers (a blackhole).
+    Hang,
+    /// Refused after this long.
+    Refuse(Duration),
+    /// Connects after this long.
+    Connect(Duration),
+    /// Fails at once, as a socket setup error would.
+    SetupError,
+}
+
+/// Counts what the scripted dials did, shared with the test.
+#[derive(Debug, Default)]
+struct Tally {
+    dials: AtomicUsize,
+    /// Dial futures dropped before they finished (cancelled or lost).
+    abandoned: AtomicUsize,
+    /// Streams dropped (closed) after connecting.
+    closed: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Stream {
+    remote: SocketAddr,
+    tally: Arc<Tally>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.tally.closed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl LocalAddr for Stream {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Err(io::Error::other("scripted streams have no local address"))
+    }
+}
+
+/// Marks a dial future abandoned if it is dropped before it finished.
+struct Watch {
+    tally: Arc<Tally>,
+    done: bool,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if !self.done {
+            self.tally.abandoned.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ScriptedDial {
+    scripts: Arc<HashMap<SocketAddr, Script>>,
+    tally: Arc<Tally>,
+}
+
+impl ScriptedDial {
+    fn new(scripts: &[(&str, Script)]) -> ScriptedDial {
+        let scripts = scripts
+            .iter()
+            .map(|(addr, script)| (addr.parse().expect("test address"), *script))
+            .collect();
+        ScriptedDial {
+            scripts: Arc::new(scripts),
+            tally: Arc::default(),
+        }
+    }
+}
+
+impl Dial for ScriptedDial {
+    type Stream = Stream;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
+
+    fn dial(&self, pair: Pair) -> Self::Future {
+        self.tally.dials.fetch_add(1, Ordering::SeqCst);
+        let script = self
+            .scripts
+            .get(&pair.remote)
+            .copied()
+            .unwrap_or(Script::Hang);
+        let tally = self.tally.clone();
+        Box::pin(async move {
+            let mut watch = Watch {
+                tally: tally.clone(),
+                done: false,
+            };
+            let result = match script {
+                Script::Hang => std::future::pending().await,
+                Script::Refuse(after) => {
+                    tokio::time::sleep(after).await;
+                    Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+                }
+                Script::Connect(after) => {
+                    tokio::time::sleep(after).await;
+                    Ok(Stream {
+                        remote: pair.remote,
+                        tally,
+                    })
+                }
+                Script::SetupError => Err(io::Error::other("setup failed")),
+            };
+            watch.done = true;
+            result
+        })
+    }
+}
+
+/// After how long, and what; `None` never answers.
+type ScriptedAnswer = (Duration, Option<io::Result<Vec<IpAddr>>>);
+
+/// Answers each name per family after a scripted delay.
+#[derive(Debug, Default)]
+struct ScriptedResolver {
+    answers: Mutex<HashMap<(String, Family), ScriptedAnswer>>,
+}
+
+impl ScriptedResolver {
+    fn answer(self, name: &str, family: Family, after: Duration, ips: &[&str]) -> Self {
+        let ips = ips.iter().map(|ip| ip.parse().expect("test ip")).collect();
+        self.set(name, family, after, Some(Ok(ips)))
+    }
+
+    fn never(self, name: &str, family: Family) -> Self {
+        self.set(name, family, Duration::ZERO, None)
+    }
+
+    fn fail(self, name: &str, family: Family, after: Duration) -> Self {
+        let error = io::Error::new(io::ErrorKind::NotFound, format!("{name}: unknown name"));
+        self.set(name, family, after, Some(Err(error)))
+    }
+
+    fn set(
+        self,
+        name: &str,
+        family: Family,
+        after: Duration,
+        answer: Option<io::Result<Vec<IpAddr>>>,
+    ) -> Self {
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.insert((name.to_owned(), family), (after, answer));
+        }
+        self
+    }
+}
+
+impl Resolve for ScriptedResolver {
+    fn resolve(&self, name: &str, family: Family) -> Resolving {
+        let scripted = self
+            .answers
+            .lock()
+            .ok()
+            .and_then(|mut answers| answers.remove(&(name.to_owned(), family)));
+        Box::pin(async move {
+            match scripted {
+                Some((after, Some(answer))) => {
+                    tokio::time::sleep(after).await;
+                    answer
+                }
+                _ => std::future::pending().await,
+            }
+        })
+    }
+}
+
+fn config() -> Config {
+    Config::default()
+}
+
+fn race(dial: &ScriptedDial, config: Config, targets: impl IntoTargets) -> Race<ScriptedDial> {
+    let plan = Plan::new(
+        config.first_family_count,
+        config.max_attempts,
+        Box::new(input_order),
+    );
+    let targets = targets.into_targets().expect("valid test targets");
+    Race::new(dial.clone(), Arc::new(config), targets, plan)
+}
+
+async fn run(mut race: Race<ScriptedDial>) -> Result<Won<Stream>, ConnectError> {
+    std::future::poll_fn(|cx| race.poll_race(cx)).await
+}
+
+/// (remote, started ms, ended ms, outcome) for each attempt.
+fn timeline(report: &Report) -> Vec<(String, u128, u128, Outcome)> {
+    report
+        .attempts()
+        .iter()
+        .map(|a| {
+            (
+                a.remote().to_string(),
+                a.started().as_millis(),
+                a.ended().as_millis(),
+                a.outcome(),
+            )
+        })
+        .collect()
+}
+
+fn row(
+    remote: &str,
+    started: u128,
+    ended: u128,
+    outcome: Outcome,
+) -> (String, u128, u128, Outcome) {
+    (remote.to_string(), started, ended, outcome)
+}
+
+/// RFC 8305 §5: the first attempt starts at once; when it connects, it wins alone.
+#[tokio::test(start_paused = true)]
+async fn first_attempt_wins_alone() {
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(20 * MS))]);
+    let won = run(race(&dial, config(), ["192.0.2.1:80", "192.0.2.2:80"]))
+        .await
+        .expect("connects");
+    assert_eq!(won.stream.remote.to_string(), "192.0.2.1:80");
+    assert_eq!(
+        timeline(&won.report),
+        [row("192.0.2.1:80", 0, 20, Outcome::Connected)]
+    );
+    assert_eq!(won.report.elapsed(), 20 * MS);
+    assert_eq!(won.report.not_tried(), 1);
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
+}
+
+/// RFC 8305 §5: while attempt 1 hangs, attempt 2 starts exactly one attempt delay later, and
+/// attempt 1 keeps running until attempt 2 wins; then it is closed.
+#[tokio::test(start_paused = true)]
+async fn a_hang_starts_the_next_attempt_at_exactly_the_delay() {
+    let dial = ScriptedDial::new(&[
+        ("[2001:db8::1]:80", Script::Hang),
+        ("192.0.2.1:80", Script::Connect(40 * MS)),
+    ]);
+    let won = run(race(&dial, config(), ["[2001:db8::1]:80", "192.0.2.1:80"]))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("[2001:db8::1]:80", 0, 290, Outcome::Lost),
+            row("192.0.2.1:80", 250, 290, Outcome::Connected),
+        ]
+    );
+    assert_eq!(dial.tally.abandoned.load(Ordering::SeqCst), 1);
+}
+
+/// A configured attempt delay is used to the millisecond.
+#[tokio::test(start_paused = true)]
+async fn the_configured_attempt_delay_is_exact() {
+    let dial = ScriptedDial::new(&[("192.0.2.3:80", Script::Connect(MS))]);
+    let mut config = config();
+    config.attempt_delay = 100 * MS;
+    let won = run(race(
+        &dial,
+        config,
+        ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"],
+    ))
+    .await
+    .expect("connects");
+    let starts: Vec<u128> = timeline(&won.report).iter().map(|r| r.1).collect();
+    assert_eq!(starts, [0, 100, 200]);
+    assert_eq!(won.report.elapsed(), 201 * MS);
+}
+
+/// RFC 8305 §5: a failed attempt starts the next one at once, without waiting for the delay.
+#[tokio::test(start_paused = true)]
+async fn a_failure_starts_the_next_attempt_at_once() {
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:80", Script::Refuse(30 * MS)),
+        ("192.0.2.2:80", Script::Connect(10 * MS)),
+    ]);
+    let won = run(race(&dial, config(), ["192.0.2.1:80", "192.0.2.2:80"]))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("192.0.2.1:80", 0, 30, Outcome::Refused),
+            row("192.0.2.2:80", 30, 40, Outcome::Connected),
+        ]
+    );
+}
+
+/// A failure while an earlier attempt still hangs also starts the next one at once.
+#[tokio::test(start_paused = true)]
+async fn a_failure_during_a_hang_starts_the_next_at_once() {
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:80", Script::Hang),
+        ("192.0.2.2:80", Script::Refuse(10 * MS)),
+        ("192.0.2.3:80", Script::Connect(5 * MS)),
+    ]);
+    let won = run(race(
+        &dial,
+        config(),
+        ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"],
+    ))
+    .await
+    .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("192.0.2.1:80", 0, 265, Outcome::Lost),
+            row("192.0.2.2:80", 250, 260, Outcome::Refused),
+            row("192.0.2.3:80", 260, 265, Outcome::Connected),
+        ]
+    );
+}
+
+/// A socket setup error fails that attempt only, at its start; the race goes on at once.
+#[tokio::test(start_paused = true)]
+async fn a_setup_error_fails_one_attempt_only() {
+    let dial = ScriptedDial::new(&[
+        ("[2001:db8::1]:80", Script::SetupError),
+        ("[2001:db8::2]:80", Script::SetupError),
+        ("192.0.2.1:80", Script::Connect(7 * MS)),
+    ]);
+    let won = run(race(
+        &dial,
+        config(),
+        ["[2001:db8::1]:80", "[2001:db8::2]:80", "192.0.2.1:80"],
+    ))
+    .await
+    .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("[2001:db8::1]:80", 0, 0, Outcome::Error),
+            row("192.0.2.1:80", 0, 7, Outcome::Connected),
+        ]
+    );
+    let first = &won.report.attempts()[0];
+    assert_eq!(
+        first.error().map(|e| e.to_string()).as_deref(),
+        Some("setup failed")
+    );
+}
+
+/// When every attempt fails, the error carries every attempt's own error, in start order.
+#[tokio::test(start_paused = true)]
+async fn all_failing_reports_every_error_in_order() {
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:80", Script::Refuse(10 * MS)),
+        ("[2001:db8::1]:80", Script::SetupError),
+        ("192.0.2.2:80", Script::Refuse(20 * MS)),
+    ]);
+    let error = run(race(
+        &dial,
+        config(),
+        ["192.0.2.1:80", "[2001:db8::1]:80", "192.0.2.2:80"],
+    ))
+    .await
+    .expect_err("nothing connects");
+    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    assert_eq!(
+        timeline(error.report()),
+        [
+            row("192.0.2.1:80", 0, 10, Outcome::Refused),
+            row("[2001:db8::1]:80", 10, 10, Outcome::Error),
+            row("192.0.2.2:80", 10, 30, Outcome::Refused),
+        ]
+    );
+    assert!(error
+        .report()
+        .attempts()
+        .iter()
+        .all(|a| a.error().is_some()));
+    assert_eq!(
+        error.to_string(),
+        "could not connect: all 3 attempt(s) failed: 192.0.2.1:80 refused at 10ms; \
+         [2001:db8::1]:80 error at 10ms (setup failed); 192.0.2.2:80 refused at 30ms"
+    );
+    assert_eq!(error.io_kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(error.report().elapsed(), 30 * MS);
+}
+
+/// The deadline ends the connect at exactly its instant, cancelling every attempt in flight.
+#[tokio::test(start_paused = true)]
+async fn the_deadline_cancels_everything_at_exactly_its_instant() {
+    let dial = ScriptedDial::new(&[]);
+    let mut config = config();
+    config.timeout = Some(600 * MS);
+    let start = Instant::now();
+    let error = run(race(
+        &dial,
+        config,
+        ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"],
+    ))
+    .await
+    .expect_err("everything hangs");
+    assert_eq!(start.elapsed(), 600 * MS);
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.io_kind(), io::ErrorKind::TimedOut);
+    assert_eq!(
+        timeline(error.report()),
+        [
+            row("192.0.2.1:80", 0, 600, Outcome::Cancelled),
+            row("192.0.2.2:80", 250, 600, Outcome::Cancelled),
+            row("192.0.2.3:80", 500, 600, Outcome::Cancelled),
+        ]
+    );
+    assert_eq!(dial.tally.abandoned.load(Ordering::SeqCst), 3);
+}
+
+/// A connect that completes in the same instant as the deadline still wins (attempts are
+/// polled before the timer).
+#[tokio::test(start_paused = true)]
+async fn a_connect_at_the_deadline_instant_wins() {
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(100 * MS))]);
+    let mut config = config();
+    config.timeout = Some(100 * MS);
+    let won = run(race(&dial, config, ["192.0.2.1:80"]))
+        .await
+        .expect("connects in the deadline's instant");
+    assert_eq!(won.report.elapsed(), 100 * MS);
+}
+
+/// The per-attempt timeout ends a hanging attempt, and the next starts at once.
+#[tokio::test(start_paused = true)]
+async fn the_attempt_timeout_ends_one_attempt() {
+    let dial = ScriptedDial::new(&[("192.0.2.2:80", Script::Connect(10 * MS))]);
+    let mut config = config();
+    config.attempt_timeout = Some(100 * MS);
+    let won = run(race(&dial, config, ["192.0.2.1:80", "192.0.2.2:80"]))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("192.0.2.1:80", 0, 100, Outcome::TimedOut),
+            row("192.0.2.2:80", 100, 110, Outcome::Connected),
+        ]
+    );
+}
+
+/// Two attempts that connect in the same instant: one stream is kept, the other is closed.
+#[tokio::test(start_paused = true)]
+async fn two_successes_in_one_instant_keep_one_stream() {
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:80", Script::Connect(300 * MS)),
+        ("192.0.2.2:80", Script::Connect(50 * MS)),
+    ]);
+    let won = run(race(&dial, config(), ["192.0.2.1:80", "192.0.2.2:80"]))
+        .await
+        .expect("connects");
+    assert_eq!(won.report.elapsed(), 300 * MS);
+    let outcomes: Vec<Outcome> = won.report.attempts().iter().map(|a| a.outcome()).collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::Connected)
+            .count(),
+        1
+    );
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Lost).count(), 1);
+    // The other either finished and its stream was dropped, or was dropped while finishing.
+    let closed = dial.tally.closed.load(Ordering::SeqCst);
+    let abandoned = dial.tally.abandoned.load(Ordering::SeqCst);
+    assert_eq!(
+        closed + abandoned,
+        1,
+        "closed {closed}, abandoned {abandoned}"
+    );
+    drop(won);
+    assert_eq!(dial.tally.closed.load(Ordering::SeqCst), closed + 1);
+}
+
+/// Dropping the connect mid-race cancels every dial it started.
+#[tokio::test(start_paused = true)]
+async fn dropping_the_race_cancels_every_dial() {
+    let dial = ScriptedDial::new(&[]);
+    let race = race(
+        &dial,
+        config(),
+        ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"],
+    );
+    let outcome = tokio::time::timeout(600 * MS, run(race)).await;
+    assert!(outcome.is_err(), "still racing at 600 ms");
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 3);
+    assert_eq!(dial.tally.abandoned.load(Ordering::SeqCst), 3);
+}
+
+/// The attempt cap stops the race; what was left is counted as not tried.
+#[tokio::test(start_paused = true)]
+async fn the_attempt_cap_holds() {
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:80", Script::Refuse(MS)),
+        ("192.0.2.2:80", Script::Refuse(MS)),
+    ]);
+    let mut config = config();
+    config.max_attempts = 2;
+    let error = run(race(
+        &dial,
+        config,
+        ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"],
+    ))
+    .await
+    .expect_err("the live one is past the cap");
+    assert_eq!(error.report().attempts().len(), 2);
+    assert_eq!(error.report().not_tried(), 1);
+}
+
+/// Families alternate in the race (RFC 8305 §4), starting with the first address's family.
+#[tokio::test(start_paused = true)]
+async fn families_alternate() {
+    let dial = ScriptedDial::new(&[]);
+    let mut config = config();
+    config.timeout = Some(1000 * MS);
+    let error = run(race(
+        &dial,
+        config,
+        [
+            "[2001:db8::1]:80",
+            "[2001:db8::2]:80",
+            "192.0.2.1:80",
+            "192.0.2.2:80",
+        ],
+    ))
+    .await
+    .expect_err("everything hangs");
+    let order: Vec<String> = timeline(error.report()).into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        order,
+        [
+            "[2001:db8::1]:80",
+            "192.0.2.1:80",
+            "[2001:db8::2]:80",
+            "192.0.2.2:80"
+        ]
+    );
+}
+
+fn with_resolver(resolver: ScriptedResolver) -> Config {
+    let mut config = config();
+    config.resolver = Arc::new(resolver);
+    config
+}
+
+/// RFC 8305 §3: an AAAA answer starts the race at once, with IPv6.
+#[tokio::test(start_paused = true)]
+async fn an_aaaa_answer_starts_the_race_at_once() {
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .never("db.example", Family::V4);
+    let dial = ScriptedDial::new(&[("[2001:db8::1]:80", Script::Connect(MS))]);
+    let won = run(race(&dial, with_resolver(resolver), "db.example:80"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [row("[2001:db8::1]:80", 0, 1, Outcome::Connected)]
+    );
+    assert_eq!(won.report.attempts()[0].host(), Some("db.example"));
+}
+
+/// RFC 8305 §3: A first, AAAA 30 ms later (inside the resolution delay): the race starts at
+/// 30 ms, with IPv6.
+#[tokio::test(start_paused = true)]
+async fn a_first_then_aaaa_within_the_resolution_delay_starts_with_ipv6() {
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .answer("db.example", Family::V6, 30 * MS, &["2001:db8::1"]);
+    let dial = ScriptedDial::new(&[("[2001:db8::1]:80", Script::Connect(MS))]);
+    let won = run(race(&dial, with_resolver(resolver), "db.example:80"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [row("[2001:db8::1]:80", 30, 31, Outcome::Connected)]
+    );
+}
+
+/// RFC 8305 §3: A first and AAAA never: IPv4 starts at exactly the 50 ms resolution delay.
+#[tokio::test(start_paused = true)]
+async fn a_first_and_no_aaaa_starts_ipv4_at_exactly_the_resolution_delay() {
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V4, 5 * MS, &["192.0.2.1"])
+        .never("db.example", Family::V6);
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(MS))]);
+    let won = run(race(&dial, with_resolver(resolver), "db.example:80"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [row("192.0.2.1:80", 55, 56, Outcome::Connected)]
+    );
+}
+
+/// RFC 8305 §3: a negative AAAA answer does not hold IPv4 back.
+#[tokio::test(start_paused = true)]
+async fn an_empty_aaaa_answer_does_not_delay_ipv4() {
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V6, 2 * MS, &[])
+        .answer("db.example", Family::V4, 10 * MS, &["192.0.2.1"]);
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(MS))]);
+    let won = run(race(&dial, with_resolver(resolver), "db.example:80"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [row("192.0.2.1:80", 10, 11, Outcome::Connected)]
+    );
+}
+
+/// RFC 8305 §3: an AAAA answer after the race started joins the untried part of the plan, and
+/// is taken next (families alternate).
+#[tokio::test(start_paused = true)]
+async fn a_late_aaaa_joins_the_untried_part() {
+    let resolver = ScriptedResolver::default()
+        .answer(
+            "db.example",
+            Family::V4,
+            Duration::ZERO,
+            &["192.0.2.1", "192.0.2.2"],
+        )
+        .answer("db.example", Family::V6, 100 * MS, &["2001:db8::1"]);
+    let dial = ScriptedDial::new(&[("[2001:db8::1]:80", Script::Connect(MS))]);
+    let won = run(race(&dial, with_resolver(resolver), "db.example:80"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("192.0.2.1:80", 50, 301, Outcome::Lost),
+            row("[2001:db8::1]:80", 300, 301, Outcome::Connected),
+        ]
+    );
+    assert_eq!(won.report.not_tried(), 1);
+}
+
+/// A late answer while nothing is in flight and the plan ran dry starts an attempt at once.
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_after_every_attempt_failed_starts_at_once() {
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .answer("db.example", Family::V6, 80 * MS, &["2001:db8::1"]);
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:80", Script::Refuse(MS)),
+        ("[2001:db8::1]:80", Script::Connect(MS)),
+    ]);
+    let won = run(race(&dial, with_resolver(resolver), "db.example:80"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("192.0.2.1:80", 50, 51, Outcome::Refused),
+            row("[2001:db8::1]:80", 80, 81, Outcome::Connected),
+        ]
+    );
+}
+
+/// A name that does not resolve is reported, and the other targets go on.
+#[tokio::test(start_paused = true)]
+async fn a_name_that_does_not_resolve_is_reported_and_the_rest_go_on() {
+    let resolver = ScriptedResolver::default()
+        .fail("gone.example", Family::V6, MS)
+        .fail("gone.example", Family::V4, MS)
+        .answer("db.example", Family::V6, 5 * MS, &[])
+        .answer("db.example", Family::V4, 5 * MS, &["192.0.2.1"]);
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(MS))]);
+    let won = run(race(
+        &dial,
+        with_resolver(resolver),
+        ["gone.example:80", "db.example:80"],
+    ))
+    .await
+    .expect("connects");
+    let failures = won.report.resolve_failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].host(), "gone.example");
+    assert_eq!(failures[0].error().kind(), io::ErrorKind::NotFound);
+    assert_eq!(
+        timeline(&won.report),
+        [row("192.0.2.1:80", 5, 6, Outcome::Connected)]
+    );
+}
+
+/// When nothing resolves, the connect fails with every name's reason and no attempt.
+#[tokio::test(start_paused = true)]
+async fn nothing_resolving_fails_with_every_reason() {
+    let resolver = ScriptedResolver::default()
+        .fail("a.example", Family::V6, MS)
+        .fail("a.example", Family::V4, MS)
+        .answer("b.example", Family::V6, MS, &[])
+        .answer("b.example", Family::V4, 2 * MS, &[]);
+    let dial = ScriptedDial::new(&[]);
+    let error = run(race(
+        &dial,
+        with_resolver(resolver),
+        ["a.example:80", "b.example:80"],
+    ))
+    .await
+    .expect_err("nothing resolves");
+    assert_eq!(error.kind(), ErrorKind::NoAddresses);
+    assert_eq!(error.report().elapsed(), 2 * MS);
+    let hosts: Vec<&str> = error
+        .report()
+        .resolve_failures()
+        .iter()
+        .map(|f| f.host())
+        .collect();
+    assert_eq!(hosts, ["a.example", "b.example"]);
+    assert_eq!(
+        error.to_string(),
+        "no address to connect to: a.example did not resolve (a.example: unknown name); \
+         b.example did not resolve (no IPv4 or IPv6 address)"
+    );
+}
+
+/// The deadline covers resolution too.
+#[tokio::test(start_paused = true)]
+async fn the_deadline_covers_resolution() {
+    let resolver = ScriptedResolver::default()
+        .never("slow.example", Family::V6)
+        .never("slow.example", Family::V4);
+    let mut config = with_resolver(resolver);
+    config.timeout = Some(700 * MS);
+    let dial = ScriptedDial::new(&[]);
+    let error = run(race(&dial, config, "slow.example:80"))
+        .await
+        .expect_err("never resolves");
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.report().elapsed(), 700 * MS);
+    assert!(error.report().attempts().is_empty());
+}
+
+/// A huge answer is cut to the per-name cap, and the rest is counted as not tried.
+#[tokio::test(start_paused = true)]
+async fn a_huge_answer_is_capped() {
+    let many: Vec<String> = (0..1000).map(|i| format!("2001:db8::{i:x}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let resolver = ScriptedResolver::default()
+        .answer("big.example", Family::V6, Duration::ZERO, &refs)
+        .answer("big.example", Family::V4, Duration::ZERO, &[]);
+    let mut config = with_resolver(resolver);
+    config.max_addresses_per_name = 4;
+    config.timeout = Some(2000 * MS);
+    let dial = ScriptedDial::new(&[]);
+    let error = run(race(&dial, config, "big.example:80"))
+        .await
+        .expect_err("every dial hangs");
+    assert_eq!(error.report().attempts().len(), 4);
+    assert_eq!(error.report().not_tried(), 996);
+}

@@ -1,0 +1,280 @@
+//! The story of one connect: every attempt, when it ran and how it ended.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How one attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It connected and won the race.
+    Connected,
+    /// The peer answered with a reset (nothing listens there).
+    Refused,
+    /// The network said the host or network cannot be reached (ICMP unreachable, no route).
+    Unreachable,
+    /// Its own per-attempt timeout, or the kernel's SYN retries, ran out.
+    TimedOut,
+    /// Another attempt connected first; this one was closed.
+    Lost,
+    /// The connect's deadline passed, or the connect future was dropped, while it was in flight.
+    Cancelled,
+    /// Any other error (socket setup, bind, an option the system refused, …).
+    Error,
+}
+
+impl Outcome {
+    /// A short lowercase name: `connected`, `refused`, `unreachable`, `timed_out`, `lost`,
+    /// `cancelled` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Connected => "connected",
+            Outcome::Refused => "refused",
+            Outcome::Unreachable => "unreachable",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Lost => "lost",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// Classifies a failed connect's error.
+    pub(crate) fn of_error(error: &io::Error) -> Outcome {
+        match error.kind() {
+            io::ErrorKind::ConnectionRefused => Outcome::Refused,
+            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                Outcome::Unreachable
+            }
+            io::ErrorKind::TimedOut => Outcome::TimedOut,
+            // An ICMPv6 "administratively prohibited" answer surfaces as EACCES from connect.
+            _ if is_admin_prohibited(error) => Outcome::Unreachable,
+            _ => Outcome::Error,
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_admin_prohibited(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(libc::EACCES)
+}
+
+#[cfg(not(unix))]
+fn is_admin_prohibited(_: &io::Error) -> bool {
+    false
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::TimedOut => "timed out",
+            other => other.as_str(),
+        })
+    }
+}
+
+/// One connection attempt: its addresses, when it ran, how it ended.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub(crate) host: Option<Arc<str>>,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) remote: SocketAddr,
+    pub(crate) started: Duration,
+    pub(crate) ended: Duration,
+    pub(crate) outcome: Outcome,
+    pub(crate) error: Option<Arc<io::Error>>,
+}
+
+impl Attempt {
+    /// The host name this address came from, or `None` for an IP literal.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// The local address: the one the socket was bound to, or for the winner the one the kernel
+    /// chose. `None` when the kernel chose and the attempt did not win.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    /// The remote address tried.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// When the attempt started, from the start of the connect.
+    pub fn started(&self) -> Duration {
+        self.started
+    }
+
+    /// When the attempt ended, from the start of the connect.
+    pub fn ended(&self) -> Duration {
+        self.ended
+    }
+
+    /// How long it ran.
+    pub fn duration(&self) -> Duration {
+        self.ended.saturating_sub(self.started)
+    }
+
+    /// How it ended.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// Its error, for every outcome but [`Outcome::Connected`] and [`Outcome::Lost`].
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_deref()
+    }
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.remote)?;
+        if let Some(local) = self.local {
+            write!(f, " from {local}")?;
+        }
+        write!(f, " {} at {}", self.outcome, Millis(self.ended))?;
+        match (&self.error, self.outcome) {
+            (Some(error), Outcome::Error) => write!(f, " ({error})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A host name that did not resolve for one address family, or at all.
+#[derive(Clone, Debug)]
+pub struct ResolveFailure {
+    pub(crate) host: Arc<str>,
+    pub(crate) error: Arc<io::Error>,
+}
+
+impl ResolveFailure {
+    /// The name.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// What the resolver said.
+    pub fn error(&self) -> &io::Error {
+        &self.error
+    }
+}
+
+impl fmt::Display for ResolveFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} did not resolve ({})", self.host, self.error)
+    }
+}
+
+/// Everything that happened during one connect, in the order it happened.
+///
+/// Carried by a successful [`Connection`](crate::Connection) and by every
+/// [`ConnectError`](crate::ConnectError). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) resolve_failures: Vec<ResolveFailure>,
+    pub(crate) elapsed: Duration,
+    pub(crate) not_tried: usize,
+}
+
+impl Report {
+    /// Every attempt that started, in the order they started.
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// The attempt that connected, if one did.
+    pub fn winner(&self) -> Option<&Attempt> {
+        self.attempts
+            .iter()
+            .find(|attempt| attempt.outcome == Outcome::Connected)
+    }
+
+    /// Names that did not resolve, with the resolver's error.
+    pub fn resolve_failures(&self) -> &[ResolveFailure] {
+        &self.resolve_failures
+    }
+
+    /// How long the whole connect took.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// Addresses that were known but never tried: left over when the race ended, or cut by
+    /// [`Builder::max_attempts`](crate::Builder::max_attempts).
+    pub fn not_tried(&self) -> usize {
+        self.not_tried
+    }
+}
+
+impl fmt::Display for Report {
+    /// One line: each attempt, then each name that did not resolve, separated by `; `.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        let mut separator = |f: &mut fmt::Formatter<'_>| {
+            let text = if first { "" } else { "; " };
+            first = false;
+            f.write_str(text)
+        };
+        for attempt in &self.attempts {
+            separator(f)?;
+            write!(f, "{attempt}")?;
+        }
+        for failure in &self.resolve_failures {
+            separator(f)?;
+            write!(f, "{failure}")?;
+        }
+        if self.not_tried > 0 {
+            separator(f)?;
+            write!(f, "{} address(es) not tried", self.not_tried)?;
+        }
+        Ok(())
+    }
+}
+
+/// Shows a duration as milliseconds with up to one decimal: `250ms`, `0.3ms`, `1500ms`.
+pub(crate) struct Millis(pub(crate) Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenths = self.0.as_micros().saturating_add(50) / 100;
+        if tenths % 10 == 0 {
+            write!(f, "{}ms", tenths / 10)
+        } else {
+            write!(f, "{}.{}ms", tenths / 10, tenths % 10)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_reads_well() {
+        let show = |micros| Millis(Duration::from_micros(micros)).to_string();
+        assert_eq!(show(250_000), "250ms");
+        assert_eq!(show(260), "0.3ms");
+        assert_eq!(show(1_500_040), "1500ms");
+        assert_eq!(show(0), "0ms");
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let of = |kind: io::ErrorKind| Outcome::of_error(&io::Error::from(kind));
+        assert_eq!(of(io::ErrorKind::ConnectionRefused), Outcome::Refused);
+        assert_eq!(of(io::ErrorKind::HostUnreachable), Outcome::Unreachable);
+        assert_eq!(of(io::ErrorKind::NetworkUnreachable), Outcome::Unreachable);
+        assert_eq!(of(io::ErrorKind::TimedOut), Outcome::TimedOut);
+        assert_eq!(of(io::ErrorKind::AddrNotAvailable), Outcome::Error);
+        #[cfg(unix)]
+        assert_eq!(
+            Outcome::of_error(&io::Error::from_raw_os_error(libc::EACCES)),
+            Outcome::Unreachable
+        );
+    }
+}
