@@ -131,7 +131,8 @@ impl Error for ConnectError {
         if let Some(invalid) = &self.inner.invalid {
             return Some(invalid);
         }
-        self.inner.report
+        self.inner
+            .report
             .attempts()
             .iter()
             .rev()

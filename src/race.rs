@@ -156,8 +156,8 @@ where
         }
     }
 
-    fn elapsed(&self) -> Duration {
-        Instant::now().saturating_duration_since(self.start)
+    fn offset(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.start)
     }
 
     /// Starts the clock, the deadline and every lookup; IP literals go straight into the plan.
@@ -256,7 +256,7 @@ where
 
     /// RFC 8305 §3: start as soon as an IPv6 address is known; with only IPv4 known, wait up to
     /// the resolution delay for the IPv6 answers still out.
-    fn ready_to_race(&mut self, cx: &mut Context<'_>) -> bool {
+    fn ready_to_race(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         if self.plan.untried() == 0 {
             return false;
         }
@@ -265,15 +265,15 @@ where
         }
         let delay = self.config.resolution_delay;
         let timer = self.resolution_timer.get_or_insert_with(|| {
-            let at = Instant::now() + delay;
+            let at = now + delay;
             Box::pin(tokio::time::sleep_until(at))
         });
         timer.as_mut().poll(cx).is_ready()
     }
 
-    fn launch(&mut self, candidate: Candidate) {
+    fn launch(&mut self, candidate: Candidate, now: Instant) {
         let index = self.attempts.len();
-        let started = self.elapsed();
+        let started = self.offset(now);
         let pair = candidate.pair;
         tracing::debug!(attempt = index + 1, remote = %pair.remote, local = ?pair.local, "attempt started");
         self.attempts.push(Attempt {
@@ -297,13 +297,13 @@ where
             timer,
             limit,
         });
-        let next_at = Instant::now() + self.config.attempt_delay;
+        let next_at = now + self.config.attempt_delay;
         self.next_timer.as_mut().reset(next_at);
         self.next_timer_armed = true;
     }
 
-    fn end(&mut self, index: usize, outcome: Outcome, error: Option<io::Error>) {
-        let ended = self.elapsed();
+    fn end(&mut self, index: usize, outcome: Outcome, error: Option<io::Error>, now: Instant) {
+        let ended = self.offset(now);
         self.running.retain(|&running| running != index);
         if let Some(attempt) = self.attempts.get_mut(index) {
             attempt.ended = ended;
@@ -320,25 +320,30 @@ where
     }
 
     /// Ends every attempt still in flight the same way and closes their sockets.
-    fn end_in_flight(&mut self, outcome: Outcome, error: impl Fn() -> Option<io::Error>) {
+    fn end_in_flight(
+        &mut self,
+        outcome: Outcome,
+        error: impl Fn() -> Option<io::Error>,
+        now: Instant,
+    ) {
         let open = self.running.clone();
         self.in_flight.clear();
         for index in open {
-            self.end(index, outcome, error());
+            self.end(index, outcome, error(), now);
         }
     }
 
-    fn report(&mut self) -> Report {
+    fn report(&mut self, now: Instant) -> Report {
         Report {
             attempts: std::mem::take(&mut self.attempts),
             resolve_failures: std::mem::take(&mut self.resolve_failures),
-            elapsed: self.elapsed(),
+            elapsed: self.offset(now),
             not_tried: self.not_tried + self.plan.untried(),
         }
     }
 
-    fn win(&mut self, index: usize, stream: D::Stream) -> Won<D::Stream> {
-        self.end(index, Outcome::Connected, None);
+    fn win(&mut self, index: usize, stream: D::Stream, now: Instant) -> Won<D::Stream> {
+        self.end(index, Outcome::Connected, None, now);
         let mut pair = Pair {
             local: None,
             remote: self.attempts[index].remote,
@@ -347,16 +352,16 @@ where
             self.attempts[index].local = Some(local);
             pair.local = Some(local);
         }
-        self.end_in_flight(Outcome::Lost, || None);
+        self.end_in_flight(Outcome::Lost, || None, now);
         Won {
             stream,
             pair,
-            report: self.report(),
+            report: self.report(now),
         }
     }
 
-    fn fail(&mut self, kind: ErrorKind) -> ConnectError {
-        ConnectError::new(kind, self.report())
+    fn fail(&mut self, kind: ErrorKind, now: Instant) -> ConnectError {
+        ConnectError::new(kind, self.report(now))
     }
 
     /// Drives the race one step; see the module docs for the rules.
@@ -368,22 +373,25 @@ where
             self.begin();
         }
         loop {
+            // One reading of the clock per turn: an attempt that starts because another failed
+            // starts at the very instant the other ended.
+            let now = Instant::now();
             while let Poll::Ready(Some(answer)) = self.lookups.poll_next_unpin(cx) {
                 self.on_answer(answer);
             }
             // Attempts before timers: a connect ready in the same instant as a timer still wins.
             while let Poll::Ready(Some((index, result))) = self.in_flight.poll_next_unpin(cx) {
                 match result {
-                    Ok(stream) => return Poll::Ready(Ok(self.win(index, stream))),
+                    Ok(stream) => return Poll::Ready(Ok(self.win(index, stream, now))),
                     Err(error) => {
                         let outcome = Outcome::of_error(&error);
-                        self.end(index, outcome, Some(error));
+                        self.end(index, outcome, Some(error), now);
                         // A failure frees the slot at once (RFC 8305 §5).
                         self.start_next = true;
                     }
                 }
             }
-            if !self.racing && self.ready_to_race(cx) {
+            if !self.racing && self.ready_to_race(cx, now) {
                 self.racing = true;
                 self.start_next = true;
                 self.resolution_timer = None;
@@ -399,7 +407,7 @@ where
                 if self.start_next {
                     if let Some(candidate) = self.plan.next() {
                         self.start_next = false;
-                        self.launch(candidate);
+                        self.launch(candidate, now);
                         // Poll the new attempt now: its setup may already have failed.
                         continue;
                     }
@@ -414,16 +422,17 @@ where
                 } else {
                     ErrorKind::AllFailed
                 };
-                return Poll::Ready(Err(self.fail(kind)));
+                return Poll::Ready(Err(self.fail(kind, now)));
             }
             if let Some(deadline) = self.deadline.as_mut() {
                 if deadline.as_mut().poll(cx).is_ready() {
                     let timeout = self.config.timeout.unwrap_or_default();
-                    self.end_in_flight(Outcome::Cancelled, || {
+                    let deadline_passed = || {
                         let message = format!("the connect's {} deadline passed", Millis(timeout));
                         Some(io::Error::new(io::ErrorKind::TimedOut, message))
-                    });
-                    return Poll::Ready(Err(self.fail(ErrorKind::TimedOut)));
+                    };
+                    self.end_in_flight(Outcome::Cancelled, deadline_passed, now);
+                    return Poll::Ready(Err(self.fail(ErrorKind::TimedOut, now)));
                 }
             }
             return Poll::Pending;

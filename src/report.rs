@@ -209,6 +209,124 @@ impl Report {
     pub fn not_tried(&self) -> usize {
         self.not_tried
     }
+
+    /// A multi-line table of the attempts, one row each, with a bar showing when each ran: for
+    /// logs and terminals.
+    ///
+    /// ```text
+    ///   #  remote           local            start      end  outcome    0ms                301.4ms
+    ///   1  127.0.0.1:35915  -                  0ms  301.4ms  lost      |████████████████████████|
+    ///   2  127.0.0.1:40103  -                250ms  250.1ms  refused   |                    █   |
+    ///   3  127.0.0.1:43371  127.0.0.1:52102  250.1ms  301.4ms  connected |                    ████| <- won
+    /// ```
+    pub fn timeline(&self) -> Timeline<'_> {
+        Timeline { report: self }
+    }
+}
+
+/// The table that [`Report::timeline`] shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeline<'a> {
+    report: &'a Report,
+}
+
+impl fmt::Display for Timeline<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const BAR: usize = 24;
+        let report = self.report;
+        let total = report
+            .attempts
+            .iter()
+            .map(|attempt| attempt.ended)
+            .chain([report.elapsed])
+            .max()
+            .unwrap_or_default();
+        let column = |at: Duration| -> usize {
+            if total.is_zero() {
+                return 0;
+            }
+            let at = at.as_nanos().min(total.as_nanos());
+            usize::try_from(at * (BAR as u128 - 1) / total.as_nanos()).unwrap_or(BAR - 1)
+        };
+        let rows: Vec<[String; 5]> = report
+            .attempts
+            .iter()
+            .map(|attempt| {
+                [
+                    attempt.remote.to_string(),
+                    attempt
+                        .local
+                        .map_or_else(|| "-".into(), |local| local.to_string()),
+                    Millis(attempt.started).to_string(),
+                    Millis(attempt.ended).to_string(),
+                    attempt.outcome.as_str().to_string(),
+                ]
+            })
+            .collect();
+        let width = |i: usize, title: &str| {
+            rows.iter()
+                .map(|row| row[i].len())
+                .chain([title.len()])
+                .max()
+                .unwrap_or(0)
+        };
+        let titles = ["remote", "local", "start", "end", "outcome"];
+        let w: Vec<usize> = titles
+            .iter()
+            .enumerate()
+            .map(|(i, t)| width(i, t))
+            .collect();
+        let scale = format!("0ms{:>pad$}", Millis(total).to_string(), pad = BAR - 1);
+        writeln!(
+            f,
+            "{:>3}  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:<w4$}  {scale}",
+            "#",
+            titles[0],
+            titles[1],
+            titles[2],
+            titles[3],
+            titles[4],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4],
+        )?;
+        for (number, (attempt, row)) in report.attempts.iter().zip(&rows).enumerate() {
+            let (from, to) = (column(attempt.started), column(attempt.ended));
+            let bar: String = (0..BAR)
+                .map(|i| if (from..=to).contains(&i) { '█' } else { ' ' })
+                .collect();
+            write!(
+                f,
+                "{:>3}  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:<w4$} |{bar}|",
+                number + 1,
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                w0 = w[0],
+                w1 = w[1],
+                w2 = w[2],
+                w3 = w[3],
+                w4 = w[4],
+            )?;
+            match (&attempt.error, attempt.outcome) {
+                (_, Outcome::Connected) => write!(f, " <- won")?,
+                (Some(error), outcome) if outcome != Outcome::Cancelled => write!(f, " {error}")?,
+                _ => {}
+            }
+            writeln!(f)?;
+        }
+        for failure in &report.resolve_failures {
+            writeln!(f, "     {failure}")?;
+        }
+        if report.not_tried > 0 {
+            writeln!(f, "     {} address(es) not tried", report.not_tried)?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Report {

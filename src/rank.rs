@@ -1,0 +1,1485 @@
+//! Ordering of candidate destinations by RFC 6724, "Default Address
+//! Selection for Internet Protocol Version 6 (IPv6)".
+//!
+//! The connector races addresses in the order this module gives them, so
+//! the order is what decides which family and which path is tried first.
+//! The rules follow RFC 6724 §6 with the deviations that Go's resolver
+//! made after field experience (see [`compare_destinations`]).
+//!
+//! What the rules need to know about the host (which source address the
+//! kernel would use for each destination) comes from [`probe_source`];
+//! everything else is pure and tested against the worked examples of
+//! RFC 6724 §10.
+
+// Until the connector calls every crate-internal helper here, the ones it
+// does not use yet would fail `clippy -D warnings` as dead code; the tests
+// use all of them, so the allowance is off when testing.
+#![cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "crate-internal API; the connector wires in the parts it needs"
+    )
+)]
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+
+// RFC 6724 §3.1 reuses the multicast scope values of RFC 4291 §2.7, so a
+// multicast address's scope nibble is its scope with no translation.
+const SCOPE_LINK_LOCAL: u8 = 0x2;
+const SCOPE_SITE_LOCAL: u8 = 0x5;
+const SCOPE_GLOBAL: u8 = 0xe;
+
+/// Port substituted when a probed destination has port 0: some systems
+/// refuse to connect a datagram socket to port 0. 9 is "discard"; nothing
+/// is sent anyway.
+const PROBE_PORT: u16 = 9;
+
+/// One row of an RFC 6724 §2.1 policy table.
+///
+/// IPv4 addresses are looked up in their IPv4-mapped form (RFC 6724 §2.1
+/// and §6), so a row meant for IPv4 `10.0.0.0/8` is written
+/// `::ffff:10.0.0.0/104`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Policy {
+    /// The prefix. Bits past `prefix_len` must be zero.
+    pub prefix: Ipv6Addr,
+    /// Length of the prefix in bits, at most 128.
+    pub prefix_len: u8,
+    /// `Precedence(A)`: destinations with a higher precedence are tried
+    /// first (RFC 6724 §6 rule 6).
+    pub precedence: u8,
+    /// `Label(A)`: a source and a destination with the same label are
+    /// preferred together (RFC 6724 §5 rule 6, §6 rule 5).
+    pub label: u8,
+}
+
+impl Policy {
+    const fn row(prefix: Ipv6Addr, prefix_len: u8, precedence: u8, label: u8) -> Self {
+        Self {
+            prefix,
+            prefix_len,
+            precedence,
+            label,
+        }
+    }
+
+    fn contains(&self, addr: Ipv6Addr) -> bool {
+        let mask = prefix_mask(self.prefix_len);
+        u128::from(addr) & mask == u128::from(self.prefix) & mask
+    }
+}
+
+impl fmt::Display for Policy {
+    /// Formats the row the way gai.conf and RFC 6724 tables read:
+    /// `prefix/len precedence P label L`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{} precedence {} label {}",
+            self.prefix, self.prefix_len, self.precedence, self.label
+        )
+    }
+}
+
+/// The mask selecting the first `len` bits of an address; lengths past
+/// 128 select everything.
+fn prefix_mask(len: u8) -> u128 {
+    // `checked_shl` turns the /0 case (a shift by 128) into an empty mask
+    // instead of an overflow.
+    u128::MAX
+        .checked_shl(128_u32.saturating_sub(u32::from(len)))
+        .unwrap_or(0)
+}
+
+/// The row every table has, added by [`PolicyTable::new`] when missing,
+/// so that every address matches some row.
+const DEFAULT_ROW: Policy = Policy::row(Ipv6Addr::UNSPECIFIED, 0, 40, 1);
+
+const fn v6(a: u16, b: u16) -> Ipv6Addr {
+    Ipv6Addr::new(a, b, 0, 0, 0, 0, 0, 0)
+}
+
+const MAPPED_V4: Ipv6Addr = Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0);
+
+/// RFC 6724 §2.1.
+const RFC6724_ROWS: [Policy; 9] = [
+    Policy::row(Ipv6Addr::LOCALHOST, 128, 50, 0),
+    DEFAULT_ROW,
+    Policy::row(MAPPED_V4, 96, 35, 4),
+    Policy::row(v6(0x2002, 0), 16, 30, 2),
+    Policy::row(v6(0x2001, 0), 32, 5, 5),
+    Policy::row(v6(0xfc00, 0), 7, 3, 13),
+    Policy::row(Ipv6Addr::UNSPECIFIED, 96, 1, 3),
+    Policy::row(v6(0xfec0, 0), 10, 1, 11),
+    Policy::row(v6(0x3ffe, 0), 16, 1, 12),
+];
+
+/// RFC 6724 §10.3: the default table with IPv4 raised above `::/0`.
+const PREFER_IPV4_ROWS: [Policy; 9] = [
+    Policy::row(Ipv6Addr::LOCALHOST, 128, 50, 0),
+    DEFAULT_ROW,
+    Policy::row(MAPPED_V4, 96, 100, 4),
+    Policy::row(v6(0x2002, 0), 16, 30, 2),
+    Policy::row(v6(0x2001, 0), 32, 5, 5),
+    Policy::row(v6(0xfc00, 0), 7, 3, 13),
+    Policy::row(Ipv6Addr::UNSPECIFIED, 96, 1, 3),
+    Policy::row(v6(0xfec0, 0), 10, 1, 11),
+    Policy::row(v6(0x3ffe, 0), 16, 1, 12),
+];
+
+/// draft-ietf-6man-rfc6724-update-21, "Policy Table Update", without the
+/// per-site known-local rows (those depend on the host's addresses).
+const RFC6724_UPDATE_ROWS: [Policy; 9] = [
+    Policy::row(Ipv6Addr::LOCALHOST, 128, 50, 0),
+    DEFAULT_ROW,
+    Policy::row(MAPPED_V4, 96, 20, 4),
+    Policy::row(v6(0x2002, 0), 16, 5, 2),
+    Policy::row(v6(0x2001, 0), 32, 5, 5),
+    Policy::row(v6(0xfc00, 0), 7, 30, 13),
+    Policy::row(Ipv6Addr::UNSPECIFIED, 96, 1, 3),
+    Policy::row(v6(0xfec0, 0), 10, 1, 11),
+    Policy::row(v6(0x3ffe, 0), 16, 1, 12),
+];
+
+/// RFC 6724 §2.1 policy table: (prefix, precedence, label) rows, longest
+/// matching prefix wins.
+///
+/// The table always has a `::/0` row, so every address matches a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyTable {
+    /// Longest prefix first, then by prefix, so that [`Self::lookup`] can
+    /// stop at the first match and equal tables compare equal whatever
+    /// order their rows were given in.
+    rows: Vec<Policy>,
+}
+
+impl PolicyTable {
+    /// The default policy table of RFC 6724 §2.1, with IPv4 as
+    /// `::ffff:0:0/96` (precedence 35, label 4): global IPv6 is preferred
+    /// over IPv4, and IPv4 over ULAs (`fc00::/7`), 6to4 and Teredo.
+    pub fn rfc6724() -> Self {
+        Self::from_valid_rows(&RFC6724_ROWS)
+    }
+
+    /// The table proposed by draft-ietf-6man-rfc6724-update, revision 21
+    /// (June 2025), section "Policy Table Update".
+    ///
+    /// Relative to [`Self::rfc6724`] it raises ULAs (`fc00::/7`) to
+    /// precedence 30, above IPv4 (`::ffff:0:0/96`, lowered to 20), and
+    /// lowers 6to4 (`2002::/16`) to 5, level with Teredo.
+    ///
+    /// The draft also has hosts insert a row for each "known-local" ULA
+    /// /48 inside `fd00::/8` (precedence 45, label 14), learnt from the
+    /// host's own addresses and router advertisements. Those rows are not
+    /// here; add them with [`Self::new`], starting from this table's
+    /// [`rows`](Self::rows).
+    pub fn rfc6724_update() -> Self {
+        Self::from_valid_rows(&RFC6724_UPDATE_ROWS)
+    }
+
+    /// The change RFC 6724 §10.3 describes to prefer IPv4: the default
+    /// table with `::ffff:0:0/96` at precedence 100, above every IPv6 row
+    /// (the change commonly made with `precedence ::ffff:0:0/96 100` in
+    /// glibc's gai.conf).
+    pub fn prefer_ipv4() -> Self {
+        Self::from_valid_rows(&PREFER_IPV4_ROWS)
+    }
+
+    /// A table of the given rows.
+    ///
+    /// When no row has a prefix length of 0, the RFC 6724 default row
+    /// `::/0` with precedence 40 and label 1 is added, so that every
+    /// address still matches a row.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPolicy`], naming the first bad row, when a row's
+    /// `prefix_len` is over 128, when its prefix has bits set past
+    /// `prefix_len`, or when two rows have the same prefix and length.
+    pub fn new(rows: impl IntoIterator<Item = Policy>) -> Result<Self, InvalidPolicy> {
+        let mut kept = Vec::new();
+        let mut seen: HashMap<(Ipv6Addr, u8), usize> = HashMap::new();
+        for (index, row) in rows.into_iter().enumerate() {
+            let problem = if row.prefix_len > 128 {
+                Some(Problem::PrefixTooLong)
+            } else if u128::from(row.prefix) & !prefix_mask(row.prefix_len) != 0 {
+                Some(Problem::HostBitsSet)
+            } else {
+                seen.insert((row.prefix, row.prefix_len), index)
+                    .map(|first| Problem::Duplicate { first })
+            };
+            if let Some(problem) = problem {
+                return Err(InvalidPolicy {
+                    index,
+                    row,
+                    problem,
+                });
+            }
+            kept.push(row);
+        }
+        if !kept.iter().any(|row| row.prefix_len == 0) {
+            kept.push(DEFAULT_ROW);
+        }
+        Ok(Self::from_valid_rows(&kept))
+    }
+
+    fn from_valid_rows(rows: &[Policy]) -> Self {
+        let mut rows = rows.to_vec();
+        rows.sort_by(|a, b| {
+            b.prefix_len
+                .cmp(&a.prefix_len)
+                .then_with(|| a.prefix.cmp(&b.prefix))
+        });
+        Self { rows }
+    }
+
+    /// The rows, longest prefix first (the order [`Self::lookup`] tries
+    /// them in), then by prefix. This includes the `::/0` row that
+    /// [`Self::new`] may have added.
+    pub fn rows(&self) -> &[Policy] {
+        &self.rows
+    }
+
+    /// The row with the longest prefix that contains `addr`.
+    ///
+    /// An IPv4 address is looked up as its IPv4-mapped IPv6 address
+    /// (`::ffff:a.b.c.d`), as RFC 6724 §6 requires; an IPv4-mapped address
+    /// given as IPv6 therefore gets the same row as its IPv4 form.
+    pub fn lookup(&self, addr: IpAddr) -> Policy {
+        let addr = match addr {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            IpAddr::V6(v6) => v6,
+        };
+        self.rows
+            .iter()
+            .find(|row| row.contains(addr))
+            .copied()
+            .unwrap_or(DEFAULT_ROW)
+    }
+}
+
+impl Default for PolicyTable {
+    /// [`PolicyTable::rfc6724`].
+    fn default() -> Self {
+        Self::rfc6724()
+    }
+}
+
+/// A row that [`PolicyTable::new`] refused.
+///
+/// Its [`Display`](fmt::Display) names the row (its position among the
+/// rows given, counting from 0, and its contents) and what is wrong with
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidPolicy {
+    index: usize,
+    row: Policy,
+    problem: Problem,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Problem {
+    PrefixTooLong,
+    HostBitsSet,
+    Duplicate { first: usize },
+}
+
+impl fmt::Display for InvalidPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "policy row {} ({}): ", self.index, self.row)?;
+        match self.problem {
+            Problem::PrefixTooLong => {
+                write!(f, "prefix length {} is over 128 bits", self.row.prefix_len)
+            }
+            Problem::HostBitsSet => {
+                let masked =
+                    Ipv6Addr::from(u128::from(self.row.prefix) & prefix_mask(self.row.prefix_len));
+                write!(
+                    f,
+                    "the prefix has bits set past /{len} (did you mean {masked}/{len}?)",
+                    len = self.row.prefix_len
+                )
+            }
+            Problem::Duplicate { first } => {
+                write!(f, "the same prefix is already in row {first}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidPolicy {}
+
+/// A destination with what ranking needs to know about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Destination {
+    /// The destination address.
+    pub(crate) addr: IpAddr,
+    /// The source address the host would use to reach `addr`
+    /// (`Source(D)` in RFC 6724 §6), or `None` when it has no route there:
+    /// such a destination is unusable and goes last (rule 1).
+    pub(crate) source: Option<IpAddr>,
+}
+
+impl Destination {
+    /// The destination `dest` with the source address the kernel picks
+    /// for it, from [`probe_source`].
+    pub(crate) fn probe(dest: SocketAddr) -> Self {
+        Self {
+            addr: dest.ip(),
+            source: probe_source(dest),
+        }
+    }
+}
+
+/// Scope of an address, per RFC 6724 §3.1 (IPv6) and §3.2 (IPv4).
+///
+/// IPv4 loopback (`127/8`) and link-local (`169.254/16`) addresses are
+/// link-local (2); every other IPv4 address, private ones included, is
+/// global (0xe). An IPv6 multicast address has the scope in its scope
+/// field; `fe80::/10` and the loopback `::1` are link-local (RFC 4007 §4
+/// treats loopback as link-local); deprecated `fec0::/10` is
+/// site-local (5); everything else, ULAs included, is global. An
+/// IPv4-mapped IPv6 address has its IPv4 address's scope.
+pub(crate) fn scope(addr: IpAddr) -> u8 {
+    match addr.to_canonical() {
+        IpAddr::V4(v4) => {
+            if v4.is_loopback() || v4.is_link_local() {
+                SCOPE_LINK_LOCAL
+            } else {
+                SCOPE_GLOBAL
+            }
+        }
+        IpAddr::V6(v6) => {
+            let [first, second, ..] = v6.octets();
+            if first == 0xff {
+                second & 0x0f
+            } else if v6.is_loopback() || (first == 0xfe && second & 0xc0 == 0x80) {
+                SCOPE_LINK_LOCAL
+            } else if first == 0xfe && second & 0xc0 == 0xc0 {
+                SCOPE_SITE_LOCAL
+            } else {
+                SCOPE_GLOBAL
+            }
+        }
+    }
+}
+
+/// `CommonPrefixLen(S, D)` of RFC 6724 §2.2: the number of leading bits
+/// `source` and `dest` share, counting no further than the source's
+/// prefix. 0 across families.
+fn common_prefix_len(source: IpAddr, dest: IpAddr) -> u8 {
+    match (source.to_canonical(), dest.to_canonical()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            // The IPv4 prefix length of the source is not known here; the
+            // whole address stands in for it, as Go does.
+            (u32::from(s) ^ u32::from(d)).leading_zeros() as u8
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            // §2.2 stops at the end of the source's prefix, i.e. before the
+            // interface identifier. The socket API does not tell the prefix
+            // length, but IPv6 unicast prefixes are /64 in practice (RFC 4291
+            // §2.5.1 fixes 64-bit interface identifiers), so stop at 64 as Go
+            // does. Counting further would rank destinations by how their
+            // interface identifiers (random, for privacy addresses) happen to
+            // resemble ours, which says nothing about the path.
+            (u128::from(s) ^ u128::from(d)).leading_zeros().min(64) as u8
+        }
+        _ => 0,
+    }
+}
+
+/// What rules 1 to 8 of RFC 6724 §6 look at, as one key whose derived
+/// (lexicographic) order is their order: each rule compares one property
+/// of DA with the same property of DB, so each is a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RankHead {
+    /// Rule 1: avoid unusable destinations.
+    unusable: bool,
+    /// Rule 2: prefer matching scope.
+    scope_mismatch: bool,
+    // Rule 3 (avoid deprecated sources) and rule 4 (prefer home
+    // addresses) would come here; the sockets API tells neither, so they
+    // never decide.
+    /// Rule 5: prefer matching label.
+    label_mismatch: bool,
+    /// Rule 6: prefer higher precedence.
+    precedence: Reverse<u8>,
+    // Rule 7 (prefer native transport) would come here. Whether a route
+    // runs through a tunnel is invisible from a socket; the policy table
+    // already ranks the transition prefixes (6to4 `2002::/16`, Teredo
+    // `2001::/32`) low and gives them their own labels, which covers the
+    // cases the rule was written for.
+    /// Rule 8: prefer smaller scope.
+    scope: u8,
+}
+
+/// The RFC 6724 §6 ranking of one destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rank {
+    head: RankHead,
+    /// Rule 9: `CommonPrefixLen(Source(D), D)`, present only when D is
+    /// IPv6 and has a source, the only case in which the rule applies.
+    common_prefix: Option<u8>,
+}
+
+impl Rank {
+    fn of(dest: &Destination, table: &PolicyTable) -> Self {
+        let addr = dest.addr.to_canonical();
+        let policy = table.lookup(addr);
+        let addr_scope = scope(addr);
+        match dest.source.map(|source| source.to_canonical()) {
+            // Rules 2, 5 and 9 compare D with Source(D) and cannot be
+            // evaluated without one; rule 1 already ranks these last, and
+            // among themselves rules 6 and 8 still apply.
+            None => Self {
+                head: RankHead {
+                    unusable: true,
+                    scope_mismatch: false,
+                    label_mismatch: false,
+                    precedence: Reverse(policy.precedence),
+                    scope: addr_scope,
+                },
+                common_prefix: None,
+            },
+            Some(source) => Self {
+                head: RankHead {
+                    unusable: false,
+                    scope_mismatch: scope(source) != addr_scope,
+                    label_mismatch: table.lookup(source).label != policy.label,
+                    precedence: Reverse(policy.precedence),
+                    scope: addr_scope,
+                },
+                common_prefix: addr.is_ipv6().then(|| common_prefix_len(source, addr)),
+            },
+        }
+    }
+
+    fn compare(&self, other: &Self) -> Ordering {
+        self.head
+            .cmp(&other.head)
+            .then_with(|| match (self.common_prefix, other.common_prefix) {
+                (Some(mine), Some(theirs)) => theirs.cmp(&mine),
+                _ => Ordering::Equal,
+            })
+    }
+}
+
+/// RFC 6724 §6 destination comparison, rules 1 to 9; `Less` means `a`
+/// should be tried first. Rule 10 (keep the original order) is left to
+/// the caller's stable sort, such as [`sort_by_rfc6724`].
+///
+/// - Rule 1, avoid unusable destinations: one without a source goes last.
+/// - Rule 2, prefer matching scope: `Scope(D) = Scope(Source(D))`.
+/// - Rule 3, avoid deprecated addresses, and rule 4, prefer home
+///   addresses: skipped, the sockets API does not say whether a source is
+///   deprecated or a Mobile IPv6 home address.
+/// - Rule 5, prefer matching label: `Label(Source(D)) = Label(D)`.
+/// - Rule 6, prefer higher precedence.
+/// - Rule 7, prefer native transport: skipped; tunnels cannot be seen from
+///   a socket, and the policy table's low precedence and distinct labels
+///   for 6to4 and Teredo stand in for it.
+/// - Rule 8, prefer smaller scope.
+/// - Rule 9, longest matching prefix: only when both destinations are IPv6,
+///   with the common prefix counted to 64 bits at most (see below).
+///
+/// Rule 9 deviates from the RFC as Go's resolver does (golang/go#13283,
+/// golang/go#18518). Applied to IPv4 it reorders a DNS round-robin set by
+/// how many leading bits each address happens to share with the host's
+/// address (for a host in 10/8, a server in 11/8 beats one in 54/8), which
+/// for IPv4 says nothing about distance, and it gives every host of a
+/// network the same favourite server, defeating the round robin. Between
+/// IPv6 addresses, whose prefixes follow the routing hierarchy far better,
+/// it is kept.
+///
+/// IPv4 addresses, and IPv4-mapped IPv6 addresses (treated as their IPv4
+/// address), are looked up in `table` as `::ffff:a.b.c.d`.
+pub(crate) fn compare_destinations(
+    a: &Destination,
+    b: &Destination,
+    table: &PolicyTable,
+) -> Ordering {
+    Rank::of(a, table).compare(&Rank::of(b, table))
+}
+
+/// Sorts `dests` into the order to try them in: RFC 6724 §6 as in
+/// [`compare_destinations`], keeping the given order among equals
+/// (rule 10).
+pub(crate) fn sort_destinations(dests: &mut [Destination], table: &PolicyTable) {
+    sort_by_rfc6724(dests, |dest| dest, table);
+}
+
+/// Sorts `items` by the [`Destination`] that `key` gives for each, as
+/// [`sort_destinations`] does, for items that carry more than the
+/// destination. The order among equals is kept (rule 10).
+///
+/// The result never has an item ranked below a later one by
+/// [`compare_destinations`], and the sort cannot panic, whatever the
+/// table. That needs care: with rule 9 skipped between families, the
+/// comparison is not transitive when a custom table lets an IPv4 and an
+/// IPv6 destination tie on rules 1 to 8 (the built-in tables never do).
+/// Then no order keeps all equals in place, and a comparison sort could
+/// panic on the inconsistency. So the sort orders by rules 1 to 8 (a true
+/// total order), and then within each tied run reorders only the IPv6
+/// destinations by rule 9, among the positions they already hold.
+pub(crate) fn sort_by_rfc6724<T>(
+    items: &mut [T],
+    key: impl Fn(&T) -> &Destination,
+    table: &PolicyTable,
+) {
+    if items.len() < 2 {
+        return;
+    }
+    let ranks: Vec<Rank> = items
+        .iter()
+        .map(|item| Rank::of(key(item), table))
+        .collect();
+    // order[p] is the index in `items` of what goes to position p.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| ranks.get(i).map(|rank| rank.head));
+
+    let mut start = 0;
+    while let Some(&first) = order.get(start) {
+        let head = ranks[first].head;
+        let run = order[start..]
+            .iter()
+            .take_while(|&&i| ranks[i].head == head)
+            .count();
+        let slots: Vec<usize> = (start..start + run)
+            .filter(|&p| ranks[order[p]].common_prefix.is_some())
+            .collect();
+        if slots.len() > 1 {
+            let mut by_prefix: Vec<usize> = slots.iter().map(|&p| order[p]).collect();
+            by_prefix.sort_by_key(|&i| Reverse(ranks[i].common_prefix));
+            for (&p, i) in slots.iter().zip(by_prefix) {
+                order[p] = i;
+            }
+        }
+        // `run` counts at least the element at `start` itself.
+        start += run;
+    }
+    permute(items, &order);
+}
+
+/// Rearranges `items` so that position p holds what was at `order[p]`.
+/// `order` must be a permutation of the positions.
+fn permute<T>(items: &mut [T], order: &[usize]) {
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        // Each cycle of the permutation is rotated in place by swaps; the
+        // element first at `start` travels along the cycle until it reaches
+        // the position that wants it.
+        let mut pos = start;
+        while !placed[pos] {
+            placed[pos] = true;
+            let from = order[pos];
+            if placed[from] {
+                break;
+            }
+            items.swap(pos, from);
+            pos = from;
+        }
+    }
+}
+
+/// RFC 6724 §5 source address selection between two candidate sources
+/// `a` and `b` for `dest`; `Less` means `a` is preferred.
+///
+/// - Rule 1, prefer same address.
+/// - Rule 2, prefer appropriate scope: the smaller scope that still
+///   reaches `dest`'s scope, else the larger.
+/// - Rule 3 (avoid deprecated), rule 4 (prefer home addresses), rules 5
+///   and 5.5 (outgoing interface, next-hop's prefix) and rule 7 (prefer
+///   temporary addresses): skipped, as they need the interface and
+///   address flags that the kernel keeps to itself; it applies them when
+///   it picks a source for a real connection.
+/// - Rule 6, prefer matching label.
+/// - Rule 8, longest matching prefix: for IPv6 counted to 64 bits at most
+///   (the end of the usual /64 prefix, see [`compare_destinations`]), for
+///   IPv4 over the whole address.
+///
+/// IPv4-mapped IPv6 addresses are treated as their IPv4 address.
+pub(crate) fn compare_sources(a: IpAddr, b: IpAddr, dest: IpAddr, table: &PolicyTable) -> Ordering {
+    let (a, b, dest) = (a.to_canonical(), b.to_canonical(), dest.to_canonical());
+    let (scope_a, scope_b, scope_dest) = (scope(a), scope(b), scope(dest));
+    let label_dest = table.lookup(dest).label;
+    prefer(a == dest, b == dest)
+        .then_with(|| match scope_a.cmp(&scope_b) {
+            Ordering::Less if scope_a < scope_dest => Ordering::Greater,
+            Ordering::Less => Ordering::Less,
+            Ordering::Greater if scope_b < scope_dest => Ordering::Less,
+            Ordering::Greater => Ordering::Greater,
+            Ordering::Equal => Ordering::Equal,
+        })
+        .then_with(|| {
+            prefer(
+                table.lookup(a).label == label_dest,
+                table.lookup(b).label == label_dest,
+            )
+        })
+        .then_with(|| common_prefix_len(b, dest).cmp(&common_prefix_len(a, dest)))
+}
+
+/// `Less` when only `a` has the wanted property, `Greater` when only `b`
+/// has it.
+fn prefer(a: bool, b: bool) -> Ordering {
+    b.cmp(&a)
+}
+
+/// Asks the kernel which source address it would use to reach `dest`.
+///
+/// A UDP socket of `dest`'s family is connected to `dest`, which only
+/// looks up the route and sends nothing, and its local address is read
+/// back. `None` when there is no route (network unreachable), when the
+/// family is not supported on this host, or on any other failure; for an
+/// IPv6 link-local `dest` the scope id in `dest` chooses the interface,
+/// and without one the connect fails.
+///
+/// An IPv4-mapped IPv6 `dest` is probed as its IPv4 address (an IPv6
+/// socket would fail on hosts with `IPV6_V6ONLY` on), and a port of 0 is
+/// replaced, as some systems refuse to connect to port 0.
+///
+/// This makes a few system calls and does not wait on the network.
+pub(crate) fn probe_source(dest: SocketAddr) -> Option<IpAddr> {
+    let mut target = match dest {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => dest,
+        },
+        SocketAddr::V4(_) => dest,
+    };
+    if target.port() == 0 {
+        target.set_port(PROBE_PORT);
+    }
+    let local = match target {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    };
+    let socket = UdpSocket::bind(local).ok()?;
+    socket.connect(target).ok()?;
+    socket.local_addr().ok().map(|addr| addr.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("a literal address in a test")
+    }
+
+    fn v6_addr(text: &str) -> Ipv6Addr {
+        text.parse().expect("a literal IPv6 address in a test")
+    }
+
+    fn dest(addr: &str, source: &str) -> Destination {
+        Destination {
+            addr: ip(addr),
+            source: Some(ip(source)),
+        }
+    }
+
+    fn sorted(dests: &[Destination], table: &PolicyTable) -> Vec<IpAddr> {
+        let mut dests = dests.to_vec();
+        sort_destinations(&mut dests, table);
+        dests.iter().map(|d| d.addr).collect()
+    }
+
+    /// Sorts `list` given in the order shown and reversed, so that rule 10
+    /// cannot be what produced the expected order.
+    fn assert_sorts(list: &[Destination], want: &[&str], table: &PolicyTable) {
+        let want: Vec<IpAddr> = want.iter().map(|a| ip(a)).collect();
+        assert_eq!(sorted(list, table), want, "from {list:?}");
+        let reversed: Vec<Destination> = list.iter().rev().copied().collect();
+        assert_eq!(sorted(&reversed, table), want, "from {reversed:?}");
+    }
+
+    /// RFC 6724 §10.2, the worked examples of destination address
+    /// selection, with `Source(D)` injected as the RFC's result gives it.
+    /// Examples 5 and 6 depend on rules 3 and 4, which this module skips;
+    /// for them the test pins down the order the remaining rules give.
+    #[test]
+    fn rfc6724_10_2_destination_examples() {
+        let table = PolicyTable::rfc6724();
+        // 1: prefer matching scope.
+        assert_sorts(
+            &[
+                dest("2001:db8:1::1", "2001:db8:1::2"),
+                dest("198.51.100.121", "169.254.13.78"),
+            ],
+            &["2001:db8:1::1", "198.51.100.121"],
+            &table,
+        );
+        // 2: prefer matching scope.
+        assert_sorts(
+            &[
+                dest("2001:db8:1::1", "fe80::1"),
+                dest("198.51.100.121", "198.51.100.117"),
+            ],
+            &["198.51.100.121", "2001:db8:1::1"],
+            &table,
+        );
+        // 3: prefer higher precedence.
+        assert_sorts(
+            &[
+                dest("2001:db8:1::1", "2001:db8:1::2"),
+                dest("10.1.2.3", "10.1.2.4"),
+            ],
+            &["2001:db8:1::1", "10.1.2.3"],
+            &table,
+        );
+        // 4: prefer smaller scope.
+        assert_sorts(
+            &[
+                dest("2001:db8:1::1", "2001:db8:1::2"),
+                dest("fe80::1", "fe80::2"),
+            ],
+            &["fe80::1", "2001:db8:1::1"],
+            &table,
+        );
+        // 5: "prefer home address": the RFC puts 2001:db8:1::1 (from the
+        // home address 2001:db8:3::1) before fe80::1 (from the care-of
+        // address fe80::2) by rule 4. Without rule 4, rule 8 decides.
+        assert_sorts(
+            &[
+                dest("2001:db8:1::1", "2001:db8:3::1"),
+                dest("fe80::1", "fe80::2"),
+            ],
+            &["fe80::1", "2001:db8:1::1"],
+            &table,
+        );
+        // 6: "avoid deprecated addresses": the RFC puts 2001:db8:1::1
+        // first because fe80::2 is deprecated (rule 3). Without rule 3,
+        // rule 8 decides.
+        assert_sorts(
+            &[
+                dest("2001:db8:1::1", "2001:db8:1::2"),
+                dest("fe80::1", "fe80::2"),
+            ],
+            &["fe80::1", "2001:db8:1::1"],
+            &table,
+        );
+        // 7: longest matching prefix (64 bits shared against 40).
+        assert_sorts(
+            &[
+                dest("2001:db8:1::1", "2001:db8:1::2"),
+                dest("2001:db8:3ffe::1", "2001:db8:3f44::2"),
+            ],
+            &["2001:db8:1::1", "2001:db8:3ffe::1"],
+            &table,
+        );
+        // 8: prefer matching label, over rule 6's precedence.
+        assert_sorts(
+            &[
+                dest("2002:c633:6401::1", "2002:c633:6401::2"),
+                dest("2001:db8:1::1", "2002:c633:6401::2"),
+            ],
+            &["2002:c633:6401::1", "2001:db8:1::1"],
+            &table,
+        );
+        // 9: prefer higher precedence.
+        assert_sorts(
+            &[
+                dest("2002:c633:6401::1", "2002:c633:6401::2"),
+                dest("2001:db8:1::1", "2001:db8:1::2"),
+            ],
+            &["2001:db8:1::1", "2002:c633:6401::1"],
+            &table,
+        );
+    }
+
+    /// Asserts that `want` is preferred to `other` as a source for
+    /// `dest`, whichever is given first.
+    fn assert_source(dest: &str, want: &str, other: &str) {
+        let table = PolicyTable::rfc6724();
+        assert_eq!(
+            compare_sources(ip(want), ip(other), ip(dest), &table),
+            Ordering::Less,
+            "{want} over {other} for {dest}"
+        );
+        assert_eq!(
+            compare_sources(ip(other), ip(want), ip(dest), &table),
+            Ordering::Greater,
+            "{want} over {other} for {dest}"
+        );
+    }
+
+    /// RFC 6724 §10.1, the worked examples of source address selection.
+    /// Examples 6 and 8 depend on rules 4 and 7, which this module skips;
+    /// for them the test pins down what the remaining rules give.
+    #[test]
+    fn rfc6724_10_1_source_examples() {
+        // 1: prefer appropriate scope: the global candidate, the only one
+        // whose scope reaches the destination's.
+        assert_source("2001:db8:1::1", "2001:db8:3::1", "fe80::1");
+        // 2: prefer appropriate scope (site-local multicast destination).
+        assert_source("ff05::1", "2001:db8:3::1", "fe80::1");
+        // 3: prefer same address, even though it is deprecated.
+        assert_source("2001:db8:1::1", "2001:db8:1::1", "2001:db8:2::1");
+        // 4: prefer appropriate scope, even though fe80::2 is deprecated.
+        assert_source("fe80::1", "fe80::2", "2001:db8:1::1");
+        // 5: longest matching prefix.
+        assert_source("2001:db8:1::1", "2001:db8:1::2", "2001:db8:3::2");
+        // 6: "prefer home address": the RFC picks the home address
+        // 2001:db8:3::2 over the care-of address 2001:db8:1::2 by rule 4.
+        // Without rule 4, rule 8 picks the longer match.
+        assert_source("2001:db8:1::1", "2001:db8:1::2", "2001:db8:3::2");
+        // 7: prefer matching label (a 6to4 source for a 6to4 destination).
+        assert_source(
+            "2002:c633:6401::1",
+            "2002:c633:6401::d5e3:7953:13eb:22e8",
+            "2001:db8:1::2",
+        );
+        // 8: "prefer temporary address": the RFC picks the temporary
+        // 2001:db8:1::d5e3:7953:13eb:22e8 over the public 2001:db8:1::2
+        // by rule 7. Without rule 7 they tie: both share the whole /64
+        // with the destination, and rule 8 counts no further.
+        let table = PolicyTable::rfc6724();
+        assert_eq!(
+            compare_sources(
+                ip("2001:db8:1::2"),
+                ip("2001:db8:1::d5e3:7953:13eb:22e8"),
+                ip("2001:db8:1::d5e3:0:0:1"),
+                &table
+            ),
+            Ordering::Equal
+        );
+    }
+
+    /// RFC 6724 §10.3: the examples for the table that prefers IPv4.
+    /// The first two keep their §10.2 order; the third flips.
+    #[test]
+    fn rfc6724_10_3_prefer_ipv4_examples() {
+        let table = PolicyTable::prefer_ipv4();
+        assert_sorts(
+            &[
+                dest("2001:db8::1", "2001:db8::2"),
+                dest("198.51.100.121", "169.254.13.78"),
+            ],
+            &["2001:db8::1", "198.51.100.121"],
+            &table,
+        );
+        assert_sorts(
+            &[
+                dest("2001:db8::1", "fe80::1"),
+                dest("198.51.100.121", "198.51.100.117"),
+            ],
+            &["198.51.100.121", "2001:db8::1"],
+            &table,
+        );
+        assert_sorts(
+            &[
+                dest("2001:db8::1", "2001:db8::2"),
+                dest("10.1.2.3", "10.1.2.4"),
+            ],
+            &["10.1.2.3", "2001:db8::1"],
+            &table,
+        );
+    }
+
+    /// RFC 6724 §10.3 (and §6 rule 6): `prefer_ipv4` flips a native IPv6
+    /// destination and an IPv4 one that the default table orders IPv6
+    /// first, with a source on each side.
+    #[test]
+    fn prefer_ipv4_flips_a_native_pair() {
+        let pair = [
+            dest("2001:db8:1::1", "2001:db8:1::2"),
+            dest("192.0.2.1", "192.0.2.2"),
+        ];
+        assert_sorts(
+            &pair,
+            &["2001:db8:1::1", "192.0.2.1"],
+            &PolicyTable::rfc6724(),
+        );
+        assert_sorts(
+            &pair,
+            &["192.0.2.1", "2001:db8:1::1"],
+            &PolicyTable::prefer_ipv4(),
+        );
+    }
+
+    /// RFC 6724 §10.4: a custom table (a `fe80::/10` row at precedence
+    /// 33) puts global destinations before link-local ones; example 1.
+    #[test]
+    fn rfc6724_10_4_custom_table_example() {
+        let rows = RFC6724_ROWS
+            .iter()
+            .copied()
+            .chain([Policy::row(v6(0xfe80, 0), 10, 33, 1)]);
+        let table = PolicyTable::new(rows).expect("a valid table");
+        assert_sorts(
+            &[
+                dest("2001:db8::1", "2001:db8::2"),
+                dest("fe80::1", "fe80::2"),
+            ],
+            &["2001:db8::1", "fe80::1"],
+            &table,
+        );
+    }
+
+    /// draft-ietf-6man-rfc6724-update-21, "Policy Table Update": with a
+    /// ULA source, a ULA destination goes before an IPv4 one, where
+    /// RFC 6724 §2.1's table put IPv4 first; global IPv6 stays first.
+    #[test]
+    fn rfc6724_update_puts_ula_above_ipv4() {
+        let pair = [
+            dest("10.1.2.3", "10.1.2.4"),
+            dest("fd00:1:2:3::1", "fd00:1:2:3::2"),
+        ];
+        assert_sorts(
+            &pair,
+            &["10.1.2.3", "fd00:1:2:3::1"],
+            &PolicyTable::rfc6724(),
+        );
+        assert_sorts(
+            &pair,
+            &["fd00:1:2:3::1", "10.1.2.3"],
+            &PolicyTable::rfc6724_update(),
+        );
+        assert_sorts(
+            &[
+                dest("fd00:1:2:3::1", "fd00:1:2:3::2"),
+                dest("2001:db8:1::1", "2001:db8:1::2"),
+            ],
+            &["2001:db8:1::1", "fd00:1:2:3::1"],
+            &PolicyTable::rfc6724_update(),
+        );
+    }
+
+    /// draft-ietf-6man-rfc6724-update-21, known-local ULAs: a /48 row at
+    /// precedence 45, label 14, added through `PolicyTable::new`, puts
+    /// that ULA ahead of global IPv6.
+    #[test]
+    fn rfc6724_update_known_local_row() {
+        let known_local = Policy::row(v6(0xfd12, 0x3456), 48, 45, 14);
+        let table = PolicyTable::new(
+            PolicyTable::rfc6724_update()
+                .rows()
+                .iter()
+                .copied()
+                .chain([known_local]),
+        )
+        .expect("a valid table");
+        assert_sorts(
+            &[
+                dest("2001:db8:1::1", "2001:db8:1::2"),
+                dest("fd12:3456:0:1::1", "fd12:3456:0:1::2"),
+            ],
+            &["fd12:3456:0:1::1", "2001:db8:1::1"],
+            &table,
+        );
+    }
+
+    /// RFC 6724 §6 rule 9, as Go restricts it: not applied between two
+    /// IPv4 destinations, so a round-robin set keeps its order even when
+    /// one of them shares more leading bits with the source.
+    #[test]
+    fn rule_9_is_not_applied_between_ipv4() {
+        let table = PolicyTable::rfc6724();
+        let list = [
+            dest("192.0.2.10", "198.51.100.7"),
+            dest("203.0.113.5", "198.51.100.7"),
+            dest("198.51.100.20", "198.51.100.7"),
+        ];
+        assert_eq!(
+            sorted(&list, &table),
+            [ip("192.0.2.10"), ip("203.0.113.5"), ip("198.51.100.20")]
+        );
+        assert_eq!(
+            compare_destinations(&list[0], &list[2], &table),
+            Ordering::Equal
+        );
+        // The same when the IPv4 addresses come IPv4-mapped.
+        let mapped = [
+            dest("::ffff:192.0.2.10", "::ffff:198.51.100.7"),
+            dest("::ffff:198.51.100.20", "::ffff:198.51.100.7"),
+        ];
+        assert_eq!(
+            compare_destinations(&mapped[0], &mapped[1], &table),
+            Ordering::Equal
+        );
+    }
+
+    /// RFC 6724 §6 rule 9: applied between two IPv6 destinations, and
+    /// §2.2's common prefix stops at the /64 boundary.
+    #[test]
+    fn rule_9_is_applied_between_ipv6() {
+        let table = PolicyTable::rfc6724();
+        let far = dest("2001:db8:3ffe::1", "2001:db8:3f44::2");
+        let near = dest("2001:db8:1::1", "2001:db8:1::2");
+        assert_eq!(compare_destinations(&near, &far, &table), Ordering::Less);
+        assert_eq!(
+            sorted(&[far, near], &table),
+            [ip("2001:db8:1::1"), ip("2001:db8:3ffe::1")]
+        );
+        // 64 bits shared either way; the interface identifiers do not count.
+        let a = dest("2001:db8:1:0:8000::1", "2001:db8:1::2");
+        let b = dest("2001:db8:1::1", "2001:db8:1::2");
+        assert_eq!(compare_destinations(&a, &b, &table), Ordering::Equal);
+        assert_eq!(
+            sorted(&[a, b], &table),
+            [ip("2001:db8:1:0:8000::1"), ip("2001:db8:1::1")]
+        );
+    }
+
+    /// RFC 6724 §6 rule 1: a destination without a source goes last, and
+    /// among those rules 6 and 8 still apply.
+    #[test]
+    fn rule_1_unusable_go_last() {
+        let table = PolicyTable::rfc6724();
+        let unroutable_v4 = Destination {
+            addr: ip("192.0.2.1"),
+            source: None,
+        };
+        let unroutable_v6 = Destination {
+            addr: ip("2001:db8::1"),
+            source: None,
+        };
+        let routable = dest("10.1.2.3", "10.1.2.4");
+        assert_eq!(
+            sorted(&[unroutable_v4, unroutable_v6, routable], &table),
+            [ip("10.1.2.3"), ip("2001:db8::1"), ip("192.0.2.1")]
+        );
+    }
+
+    /// RFC 6724 §6 rule 10 with the sort: the degenerate case a custom
+    /// table can make, where an IPv4 and two IPv6 destinations tie on
+    /// rules 1 to 8 and rule 9 orders only the IPv6 pair. The sort must
+    /// not panic and must agree with the comparison on every pair.
+    #[test]
+    fn mixed_family_tie_sorts_consistently() {
+        let rows = RFC6724_ROWS.iter().map(|row| {
+            if row.prefix == MAPPED_V4 {
+                Policy::row(MAPPED_V4, 96, 40, 4)
+            } else {
+                *row
+            }
+        });
+        let table = PolicyTable::new(rows).expect("a valid table");
+        let mut list = [
+            dest("2001:db8:3ffe::1", "2001:db8:3f44::2"),
+            dest("10.1.2.3", "10.1.2.4"),
+            dest("2001:db8:1::1", "2001:db8:1::2"),
+        ];
+        sort_destinations(&mut list, &table);
+        assert_eq!(
+            list.map(|d| d.addr),
+            [ip("2001:db8:1::1"), ip("10.1.2.3"), ip("2001:db8:3ffe::1")]
+        );
+        assert_consistent(&list, &table);
+    }
+
+    fn assert_consistent(list: &[Destination], table: &PolicyTable) {
+        for (i, a) in list.iter().enumerate() {
+            for b in &list[i + 1..] {
+                assert_ne!(
+                    compare_destinations(a, b, table),
+                    Ordering::Greater,
+                    "{a:?} before {b:?}"
+                );
+            }
+        }
+    }
+
+    /// RFC 6724 §2.1: the default table's rows, looked up by longest
+    /// match, with IPv4 (plain or mapped) under `::ffff:0:0/96`.
+    #[test]
+    fn rfc6724_2_1_lookup() {
+        let table = PolicyTable::default();
+        assert_eq!(table, PolicyTable::rfc6724());
+        let cases = [
+            ("::1", 50, 0),
+            ("2001:db8::1", 40, 1),
+            ("127.0.0.1", 35, 4),
+            ("::ffff:192.0.2.1", 35, 4),
+            ("2002:c633:6401::1", 30, 2),
+            ("2001::1", 5, 5),
+            ("2001:0:1::1", 5, 5),
+            ("fd00::1", 3, 13),
+            ("fc00::1", 3, 13),
+            ("::192.0.2.1", 1, 3),
+            ("fec0::1", 1, 11),
+            ("3ffe::1", 1, 12),
+            ("fe80::1", 40, 1),
+            ("::", 1, 3),
+        ];
+        for (addr, precedence, label) in cases {
+            let row = table.lookup(ip(addr));
+            assert_eq!(
+                (row.precedence, row.label),
+                (precedence, label),
+                "{addr} matched {row}"
+            );
+        }
+        assert_eq!(table.lookup(ip("192.0.2.1")).prefix, v6_addr("::ffff:0:0"));
+    }
+
+    /// RFC 6724 §2.1 and §10.3: the built-in tables are valid as
+    /// `PolicyTable::new` sees them, and list their rows longest first.
+    #[test]
+    fn builtin_tables_are_valid() {
+        for table in [
+            PolicyTable::rfc6724(),
+            PolicyTable::rfc6724_update(),
+            PolicyTable::prefer_ipv4(),
+        ] {
+            assert_eq!(table.rows().len(), 9);
+            assert_eq!(
+                PolicyTable::new(table.rows().iter().copied()),
+                Ok(table.clone())
+            );
+            assert!(table
+                .rows()
+                .windows(2)
+                .all(|w| w[0].prefix_len >= w[1].prefix_len));
+        }
+        let prefer_v4 = PolicyTable::prefer_ipv4();
+        assert_eq!(prefer_v4.lookup(ip("192.0.2.1")).precedence, 100);
+        let update = PolicyTable::rfc6724_update();
+        assert_eq!(update.lookup(ip("192.0.2.1")).precedence, 20);
+        assert_eq!(update.lookup(ip("fd00::1")).precedence, 30);
+        assert_eq!(update.lookup(ip("2002::1")).precedence, 5);
+    }
+
+    /// RFC 6724 §2.1: a table without `::/0` gets the default row, so
+    /// lookups still match; row order does not matter.
+    #[test]
+    fn new_adds_default_row() {
+        let only = Policy::row(v6(0x2001, 0xdb8), 32, 7, 9);
+        let table = PolicyTable::new([only]).expect("a valid table");
+        assert_eq!(table.rows(), [only, DEFAULT_ROW]);
+        assert_eq!(table.lookup(ip("2001:db8::1")), only);
+        assert_eq!(table.lookup(ip("192.0.2.1")), DEFAULT_ROW);
+        let empty = PolicyTable::new([]).expect("a valid table");
+        assert_eq!(empty.rows(), [DEFAULT_ROW]);
+        let reversed = PolicyTable::new(RFC6724_ROWS.iter().rev().copied());
+        assert_eq!(reversed, Ok(PolicyTable::rfc6724()));
+    }
+
+    /// RFC 6724 §2.1 rows as `PolicyTable::new` validates them: a bad
+    /// row is refused and named.
+    #[test]
+    fn new_rejects_bad_rows() {
+        let too_long = Policy::row(Ipv6Addr::LOCALHOST, 129, 1, 1);
+        let err = PolicyTable::new([DEFAULT_ROW, too_long]).expect_err("prefix_len 129");
+        assert_eq!(
+            err.to_string(),
+            "policy row 1 (::1/129 precedence 1 label 1): prefix length 129 is over 128 bits"
+        );
+
+        let host_bits = Policy::row(v6_addr("2001:db8::1"), 32, 1, 1);
+        let err = PolicyTable::new([host_bits]).expect_err("host bits");
+        assert_eq!(
+            err.to_string(),
+            "policy row 0 (2001:db8::1/32 precedence 1 label 1): \
+             the prefix has bits set past /32 (did you mean 2001:db8::/32?)"
+        );
+
+        let again = Policy::row(v6(0x2002, 0), 16, 9, 9);
+        let err =
+            PolicyTable::new(RFC6724_ROWS.iter().copied().chain([again])).expect_err("duplicate");
+        assert_eq!(
+            err.to_string(),
+            "policy row 9 (2002::/16 precedence 9 label 9): the same prefix is already in row 3"
+        );
+        let _: &dyn std::error::Error = &err;
+    }
+
+    /// RFC 6724 §3.1 and §3.2: scopes of IPv6 and IPv4 addresses.
+    #[test]
+    fn rfc6724_3_scopes() {
+        let cases = [
+            ("127.0.0.1", SCOPE_LINK_LOCAL),
+            ("127.255.0.9", SCOPE_LINK_LOCAL),
+            ("169.254.13.78", SCOPE_LINK_LOCAL),
+            ("10.1.2.3", SCOPE_GLOBAL),
+            ("192.168.1.1", SCOPE_GLOBAL),
+            ("198.51.100.121", SCOPE_GLOBAL),
+            ("224.0.0.1", SCOPE_GLOBAL),
+            ("::ffff:127.0.0.1", SCOPE_LINK_LOCAL),
+            ("::ffff:169.254.1.1", SCOPE_LINK_LOCAL),
+            ("::ffff:10.1.2.3", SCOPE_GLOBAL),
+            ("::1", SCOPE_LINK_LOCAL),
+            ("fe80::1", SCOPE_LINK_LOCAL),
+            ("febf::1", SCOPE_LINK_LOCAL),
+            ("fec0::1", SCOPE_SITE_LOCAL),
+            ("feff::1", SCOPE_SITE_LOCAL),
+            ("fd00::1", SCOPE_GLOBAL),
+            ("2001:db8::1", SCOPE_GLOBAL),
+            ("ff01::1", 0x1),
+            ("ff02::1", SCOPE_LINK_LOCAL),
+            ("ff04::1", 0x4),
+            ("ff05::1", SCOPE_SITE_LOCAL),
+            ("ff08::1", 0x8),
+            ("ff0e::1", SCOPE_GLOBAL),
+        ];
+        for (addr, want) in cases {
+            assert_eq!(scope(ip(addr)), want, "{addr}");
+        }
+    }
+
+    /// RFC 6724 §2.2: CommonPrefixLen, counted to 64 bits for IPv6, over
+    /// the whole IPv4 address, 0 across families.
+    #[test]
+    fn rfc6724_2_2_common_prefix_len() {
+        let cases = [
+            ("fe80::1", "fe80::2", 64),
+            ("fe81::1", "fe80::2", 15),
+            ("2001:db8:3f44::2", "2001:db8:3ffe::1", 40),
+            ("10.1.2.4", "10.1.2.4", 32),
+            ("10.1.2.4", "10.1.2.7", 30),
+            ("::ffff:10.1.2.4", "10.1.2.7", 30),
+            ("10.1.2.4", "2001:db8::1", 0),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(common_prefix_len(ip(a), ip(b)), want, "{a} {b}");
+        }
+    }
+
+    /// RFC 6724 §6, `Source(D)` as the kernel picks it (its §5): probing
+    /// IPv4 loopback gives IPv4 loopback. Only loopback is ever probed.
+    #[test]
+    fn probe_ipv4_loopback() {
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(probe_source(SocketAddr::new(loopback, 80)), Some(loopback));
+        // Port 0 is replaced rather than refused.
+        assert_eq!(probe_source(SocketAddr::new(loopback, 0)), Some(loopback));
+        // IPv4-mapped destinations are probed as IPv4.
+        let mapped = SocketAddr::new(IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()), 80);
+        assert_eq!(probe_source(mapped), Some(loopback));
+        assert_eq!(
+            Destination::probe(SocketAddr::new(loopback, 443)),
+            Destination {
+                addr: loopback,
+                source: Some(loopback)
+            }
+        );
+    }
+
+    /// RFC 6724 §6, `Source(D)` as the kernel picks it: probing `::1`
+    /// gives `::1` where the host has IPv6 loopback.
+    #[test]
+    fn probe_ipv6_loopback() {
+        let loopback = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        // Binding ::1 tells whether IPv6 loopback exists at all.
+        if UdpSocket::bind(SocketAddr::new(loopback, 0)).is_err() {
+            eprintln!("skipping probe_ipv6_loopback: no IPv6 loopback on this host");
+            return;
+        }
+        assert_eq!(probe_source(SocketAddr::new(loopback, 80)), Some(loopback));
+    }
+
+    fn v4_addr() -> impl Strategy<Value = Ipv4Addr> {
+        let bases = [
+            [10, 1, 0, 0],
+            [127, 0, 0, 0],
+            [169, 254, 0, 0],
+            [192, 0, 2, 0],
+            [198, 51, 100, 0],
+        ];
+        prop_oneof![
+            any::<u32>().prop_map(Ipv4Addr::from),
+            (prop::sample::select(bases.to_vec()), any::<u16>()).prop_map(|(base, low)| {
+                Ipv4Addr::from(u32::from(Ipv4Addr::from(base)) | u32::from(low))
+            }),
+        ]
+    }
+
+    fn v6_only_addr() -> impl Strategy<Value = Ipv6Addr> {
+        let bases = [
+            "2001:db8:1::",
+            "2001:db8:3ffe::",
+            "2002:c633:6401::",
+            "2001::",
+            "fd00:1:2:3::",
+            "fe80::",
+            "fec0::",
+            "ff02::",
+            "ff05::",
+            "::",
+        ]
+        .map(|text| u128::from(v6_addr(text)));
+        prop_oneof![
+            any::<u128>().prop_map(Ipv6Addr::from),
+            (prop::sample::select(bases.to_vec()), any::<u128>()).prop_map(|(base, noise)| {
+                // Vary the interface identifier and the low bits of the
+                // prefix, so that rule 9's counting is exercised.
+                Ipv6Addr::from(base ^ (noise & ((1 << 72) - 1)))
+            }),
+            Just(Ipv6Addr::LOCALHOST),
+        ]
+    }
+
+    fn any_addr() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            v4_addr().prop_map(IpAddr::V4),
+            v4_addr().prop_map(|v4| IpAddr::V6(v4.to_ipv6_mapped())),
+            v6_only_addr().prop_map(IpAddr::V6),
+        ]
+    }
+
+    fn any_destination() -> impl Strategy<Value = Destination> {
+        (any_addr(), prop::option::weighted(0.8, any_addr()))
+            .prop_map(|(addr, source)| Destination { addr, source })
+    }
+
+    fn builtin_table() -> impl Strategy<Value = PolicyTable> {
+        prop_oneof![
+            Just(PolicyTable::rfc6724()),
+            Just(PolicyTable::rfc6724_update()),
+            Just(PolicyTable::prefer_ipv4()),
+        ]
+    }
+
+    /// Tables whose few precedence and label values make ties common,
+    /// including IPv4/IPv6 ties on rules 1 to 8.
+    fn tied_table() -> impl Strategy<Value = PolicyTable> {
+        let row = (v6_only_addr(), 0_u8..=128, 0_u8..3, 0_u8..3).prop_map(
+            |(prefix, len, precedence, label)| {
+                let prefix = Ipv6Addr::from(u128::from(prefix) & prefix_mask(len));
+                Policy::row(prefix, len, precedence, label)
+            },
+        );
+        let mapped_row = (0_u8..3, 0_u8..3)
+            .prop_map(|(precedence, label)| Policy::row(MAPPED_V4, 96, precedence, label));
+        (prop::collection::vec(row, 0..6), mapped_row).prop_map(|(mut rows, mapped)| {
+            rows.push(mapped);
+            let mut unique: Vec<Policy> = Vec::new();
+            for row in rows {
+                if !unique
+                    .iter()
+                    .any(|u| u.prefix == row.prefix && u.prefix_len == row.prefix_len)
+                {
+                    unique.push(row);
+                }
+            }
+            PolicyTable::new(unique).unwrap_or_default()
+        })
+    }
+
+    fn combine(first: Ordering, second: Ordering) -> Option<Ordering> {
+        match (first, second) {
+            (Ordering::Equal, other) | (other, Ordering::Equal) => Some(other),
+            (x, y) if x == y => Some(x),
+            _ => None,
+        }
+    }
+
+    proptest! {
+        /// RFC 6724 §6: the pairwise comparison is antisymmetric, with any
+        /// table, as "prefer DA ... similarly, prefer DB" requires.
+        #[test]
+        fn destination_comparison_is_antisymmetric(
+            a in any_destination(),
+            b in any_destination(),
+            table in prop_oneof![builtin_table(), tied_table()],
+        ) {
+            prop_assert_eq!(
+                compare_destinations(&a, &b, &table),
+                compare_destinations(&b, &a, &table).reverse()
+            );
+        }
+
+        /// RFC 6724 §6: with the built-in tables no IPv4 and IPv6
+        /// destination tie before rule 9, so the comparison is a total
+        /// order (transitive, equality included).
+        #[test]
+        fn destination_comparison_is_transitive(
+            a in any_destination(),
+            b in any_destination(),
+            c in any_destination(),
+            table in builtin_table(),
+        ) {
+            let ab = compare_destinations(&a, &b, &table);
+            let bc = compare_destinations(&b, &c, &table);
+            if let Some(want) = combine(ab, bc) {
+                prop_assert_eq!(compare_destinations(&a, &c, &table), want);
+            }
+        }
+
+        /// RFC 6724 §6 rule 10: sorting is a permutation, agrees with the
+        /// comparison, and keeps equal destinations in their given order.
+        #[test]
+        fn sort_is_stable_permutation(
+            list in prop::collection::vec(any_destination(), 0..24),
+            table in builtin_table(),
+        ) {
+            let mut tagged: Vec<(usize, Destination)> = list.into_iter().enumerate().collect();
+            sort_by_rfc6724(&mut tagged, |(_, d)| d, &table);
+            let mut indices: Vec<usize> = tagged.iter().map(|(i, _)| *i).collect();
+            indices.sort_unstable();
+            prop_assert_eq!(indices, (0..tagged.len()).collect::<Vec<_>>());
+            for (p, (i, a)) in tagged.iter().enumerate() {
+                for (j, b) in &tagged[p + 1..] {
+                    match compare_destinations(a, b, &table) {
+                        Ordering::Less => {}
+                        Ordering::Equal => prop_assert!(i < j, "{:?} moved past {:?}", b, a),
+                        Ordering::Greater => prop_assert!(false, "{:?} before {:?}", a, b),
+                    }
+                }
+            }
+        }
+
+        /// RFC 6724 §6 with tables that make the comparison intransitive:
+        /// the sort still returns a permutation that agrees with every
+        /// pairwise comparison, and does not panic.
+        #[test]
+        fn sort_with_any_table_is_consistent(
+            list in prop::collection::vec(any_destination(), 0..24),
+            table in tied_table(),
+        ) {
+            let mut tagged: Vec<(usize, Destination)> = list.into_iter().enumerate().collect();
+            sort_by_rfc6724(&mut tagged, |(_, d)| d, &table);
+            let mut indices: Vec<usize> = tagged.iter().map(|(i, _)| *i).collect();
+            indices.sort_unstable();
+            prop_assert_eq!(indices, (0..tagged.len()).collect::<Vec<_>>());
+            for (p, (_, a)) in tagged.iter().enumerate() {
+                for (_, b) in &tagged[p + 1..] {
+                    prop_assert_ne!(compare_destinations(a, b, &table), Ordering::Greater);
+                }
+            }
+        }
+
+        /// RFC 6724 §5: the source comparison is antisymmetric.
+        #[test]
+        fn source_comparison_is_antisymmetric(
+            a in any_addr(),
+            b in any_addr(),
+            d in any_addr(),
+            table in builtin_table(),
+        ) {
+            prop_assert_eq!(
+                compare_sources(a, b, d, &table),
+                compare_sources(b, a, d, &table).reverse()
+            );
+        }
+
+        /// RFC 6724 §2.1, §3.2 and §6: an IPv4 address and its IPv4-mapped
+        /// form get the same row, scope and ranking.
+        #[test]
+        fn mapped_ipv4_is_ipv4(
+            v4 in v4_addr(),
+            source in v4_addr(),
+            other in any_destination(),
+            table in builtin_table(),
+        ) {
+            let plain = IpAddr::V4(v4);
+            let mapped = IpAddr::V6(v4.to_ipv6_mapped());
+            prop_assert_eq!(table.lookup(plain), table.lookup(mapped));
+            prop_assert_eq!(scope(plain), scope(mapped));
+            let plain_dest = Destination { addr: plain, source: Some(IpAddr::V4(source)) };
+            let mapped_dest = Destination {
+                addr: mapped,
+                source: Some(IpAddr::V6(source.to_ipv6_mapped())),
+            };
+            prop_assert_eq!(
+                compare_destinations(&plain_dest, &other, &table),
+                compare_destinations(&mapped_dest, &other, &table)
+            );
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The command-line example, run as a user would, against loopback endpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::Value;
+use support::loopback::{Blackhole, Refused};
+
+/// The `connect` example that `cargo test` (and nextest) builds next to the test binaries.
+fn example() -> PathBuf {
+    let mut path = std::env::current_exe().expect("test binary path");
+    path.pop(); // the test binary
+    if path.ends_with("deps") {
+        path.pop();
+    }
+    path.push("examples");
+    path.push(format!("connect{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test` or `cargo nextest run`, which build examples",
+        path.display()
+    );
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    std::process::Command::new(example())
+        .args(args)
+        .output()
+        .expect("the example runs")
+}
+
+fn json(output: &Output) -> Value {
+    let stdout = String::from_utf8(output.stdout.clone()).expect("UTF-8");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "exactly one line on stdout: {stdout}"
+    );
+    serde_json::from_str(&stdout).expect("one JSON object")
+}
+
+#[tokio::test]
+async fn json_output_describes_every_attempt() {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let blackhole = Blackhole::new(ip).unwrap();
+    let refused = Refused::new(ip).unwrap();
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let live = listener.local_addr().unwrap().to_string();
+    let (b, r) = (blackhole.addr().to_string(), refused.addr().to_string());
+    let output = run(&[
+        "--json",
+        "--attempt-delay",
+        "30",
+        "--timeout",
+        "5000",
+        &b,
+        &r,
+        &live,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["peer"], live.as_str());
+    assert!(report["local"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(report["error"].is_null());
+    assert!(report["elapsed_ms"].as_f64().unwrap() >= 30.0);
+    let attempts = report["attempts"].as_array().unwrap();
+    let outcome = |i: usize| attempts[i]["outcome"].as_str().unwrap();
+    assert_eq!(
+        (outcome(0), outcome(1), outcome(2)),
+        ("lost", "refused", "connected")
+    );
+    assert_eq!(attempts[0]["remote"], b.as_str());
+    assert_eq!(attempts[0]["start_ms"], 0.0);
+    assert!(attempts[0]["error"].is_null());
+    assert!(attempts[1]["error"].as_str().unwrap().contains("refused"));
+    assert_eq!(attempts[2]["local"], report["local"]);
+    for attempt in attempts {
+        assert!(attempt["end_ms"].as_f64() >= attempt["start_ms"].as_f64());
+    }
+}
+
+#[tokio::test]
+async fn json_output_on_failure_exits_1() {
+    let refused = Refused::new(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+    let output = run(&["--json", &refused.addr().to_string()]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["ok"], false);
+    assert!(report["peer"].is_null());
+    assert!(report["error"].as_str().unwrap().contains("refused"));
+    assert_eq!(report["attempts"][0]["outcome"], "refused");
+}
+
+#[test]
+fn bad_arguments_exit_2_and_name_the_bad_part() {
+    for (args, named) in [
+        (vec!["db1"], "\"db1\": missing port"),
+        (vec!["127.0.0.1:0"], "port 0"),
+        (
+            vec!["--timeout", "soon", "a.example:1"],
+            "--timeout \"soon\"",
+        ),
+        (
+            vec!["--attempt-delay", "5", "127.0.0.1:9"],
+            "attempt_delay: 5ms",
+        ),
+        (
+            vec!["--frobnicate", "a.example:1"],
+            "unknown option --frobnicate",
+        ),
+        (vec!["--json"], "no TARGET"),
+    ] {
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,227 @@
+//! Real sockets on loopback: a blackhole, a refused port and a live listener raced for real,
+//! on 127.0.0.1 and on ::1 where this machine has it. Only loopback is ever dialed.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use connect_by_list::{Connector, ErrorKind, Outcome};
+use support::loopback::{has_ipv6_loopback, live, syn_sent_to, Blackhole, Refused};
+
+fn outcomes(report: &connect_by_list::Report) -> Vec<Outcome> {
+    report.attempts().iter().map(|a| a.outcome()).collect()
+}
+
+async fn blackhole_refused_live(ip: IpAddr) {
+    let blackhole = Blackhole::new(ip).expect("blackhole");
+    let refused = Refused::new(ip).expect("refused port");
+    let live = live(ip).await.expect("listener");
+    let connector = Connector::builder()
+        .attempt_delay(Duration::from_millis(50))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("valid settings");
+    let connection = connector
+        .connect([blackhole.addr(), refused.addr(), live])
+        .await
+        .expect("the live listener wins");
+    assert_eq!(connection.peer_addr(), live);
+    assert_eq!(
+        connection.local_addr(),
+        connection.stream().local_addr().unwrap()
+    );
+    let report = connection.report();
+    assert_eq!(
+        outcomes(report),
+        [Outcome::Lost, Outcome::Refused, Outcome::Connected]
+    );
+    let remotes: Vec<_> = report.attempts().iter().map(|a| a.remote()).collect();
+    assert_eq!(remotes, [blackhole.addr(), refused.addr(), live]);
+    assert_eq!(
+        report.attempts()[1].error().map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert_eq!(report.winner().map(|a| a.remote()), Some(live));
+    // The refused attempt moved the race on at once: the live one started when it ended.
+    assert_eq!(report.attempts()[2].started(), report.attempts()[1].ended());
+    // The losing attempt's socket is gone from the kernel, not waiting to be collected.
+    assert_eq!(syn_sent_to(blackhole.addr().port()), 0);
+    // Nodelay is on by default.
+    assert!(connection.stream().nodelay().unwrap());
+}
+
+#[tokio::test]
+async fn blackhole_refused_and_live_on_ipv4() {
+    blackhole_refused_live(IpAddr::V4(Ipv4Addr::LOCALHOST)).await;
+}
+
+#[tokio::test]
+async fn blackhole_refused_and_live_on_ipv6() {
+    if !has_ipv6_loopback() {
+        eprintln!("skipping: no IPv6 loopback on this machine");
+        return;
+    }
+    blackhole_refused_live(IpAddr::V6(Ipv6Addr::LOCALHOST)).await;
+}
+
+#[tokio::test]
+async fn the_deadline_interrupts_connects_in_flight() {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let holes = [Blackhole::new(ip).unwrap(), Blackhole::new(ip).unwrap()];
+    let connector = Connector::builder()
+        .attempt_delay(Duration::from_millis(20))
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let error = connector
+        .connect([holes[0].addr(), holes[1].addr()])
+        .await
+        .expect_err("nothing answers");
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        outcomes(error.report()),
+        [Outcome::Cancelled, Outcome::Cancelled]
+    );
+    for hole in &holes {
+        assert_eq!(syn_sent_to(hole.addr().port()), 0);
+    }
+    let io: std::io::Error = error.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+}
+
+#[tokio::test]
+async fn dropping_the_connect_closes_every_socket() {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let holes = [Blackhole::new(ip).unwrap(), Blackhole::new(ip).unwrap()];
+    let connector = Connector::builder()
+        .attempt_delay(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let connecting = connector.connect([holes[0].addr(), holes[1].addr()]);
+    let outcome = tokio::time::timeout(Duration::from_millis(100), connecting).await;
+    assert!(outcome.is_err(), "blackholes never answer");
+    for hole in &holes {
+        assert_eq!(syn_sent_to(hole.addr().port()), 0);
+    }
+}
+
+#[tokio::test]
+async fn the_one_line_form_connects() {
+    let live = live(IpAddr::V4(Ipv4Addr::LOCALHOST)).await.unwrap();
+    let refused = Refused::new(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+    let stream = connect_by_list::connect([refused.addr(), live])
+        .await
+        .expect("connects");
+    assert_eq!(stream.peer_addr().unwrap(), live);
+    let text = [refused.addr().to_string(), live.to_string()];
+    let stream = connect_by_list::connect(&text[..]).await.expect("connects");
+    assert_eq!(stream.peer_addr().unwrap(), live);
+}
+
+#[tokio::test]
+async fn bad_targets_fail_before_anything_is_opened() {
+    for (targets, bad) in [
+        (vec!["127.0.0.1:80", "db1"], "\"db1\""),
+        (vec!["127.0.0.1:99999"], "\"127.0.0.1:99999\""),
+        (vec![":80"], "\":80\""),
+        (vec![], "[]"),
+    ] {
+        let error = connect_by_list::connect(targets)
+            .await
+            .expect_err("invalid");
+        assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+        assert_eq!(error.invalid_target().map(|t| t.input()), Some(bad));
+        assert!(error.report().attempts().is_empty());
+        assert!(error
+            .to_string()
+            .starts_with(&format!("invalid target {bad}: ")));
+        assert_eq!(
+            std::io::Error::from(error).kind(),
+            std::io::ErrorKind::InvalidInput
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_attempt_of_a_failed_connect_is_in_the_error() {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let refused = [Refused::new(ip).unwrap(), Refused::new(ip).unwrap()];
+    let error = Connector::new()
+        .connect([refused[0].addr(), refused[1].addr()])
+        .await
+        .expect_err("both refused");
+    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    assert_eq!(
+        outcomes(error.report()),
+        [Outcome::Refused, Outcome::Refused]
+    );
+    let text = error.to_string();
+    for r in &refused {
+        assert!(text.contains(&format!("{} refused", r.addr())), "{text}");
+    }
+    let source = std::error::Error::source(&error).expect("the last attempt's error");
+    assert!(source.to_string().contains("refused"), "{source}");
+    assert_eq!(
+        std::io::Error::from(error).kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn socket_options_reach_the_socket() {
+    let live = live(IpAddr::V4(Ipv4Addr::LOCALHOST)).await.unwrap();
+    let connector = Connector::builder()
+        .nodelay(false)
+        .keepalive(Duration::from_secs(30))
+        .keepalive_interval(Duration::from_secs(5))
+        .keepalive_retries(4)
+        .send_buffer_size(64 * 1024)
+        .tcp_user_timeout(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    let connection = connector.connect(live).await.expect("connects");
+    let socket = socket2::SockRef::from(connection.stream());
+    assert!(!socket.tcp_nodelay().unwrap());
+    assert!(socket.keepalive().unwrap());
+    assert_eq!(
+        socket.tcp_keepalive_time().unwrap(),
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        socket.tcp_keepalive_interval().unwrap(),
+        Duration::from_secs(5)
+    );
+    assert_eq!(socket.tcp_keepalive_retries().unwrap(), 4);
+    assert!(socket.send_buffer_size().unwrap() >= 64 * 1024);
+    assert_eq!(
+        socket.tcp_user_timeout().unwrap(),
+        Some(Duration::from_secs(7))
+    );
+}
+
+/// A socket setup error (here: an interface that does not exist) fails each attempt on its own,
+/// with its own error, and the race goes through every address instead of stopping at the first.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_setup_error_fails_each_attempt_not_the_race() {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let live = live(ip).await.unwrap();
+    let refused = Refused::new(ip).unwrap();
+    let connector = Connector::builder().interface("nosuchif0").build().unwrap();
+    let error = connector
+        .connect([refused.addr(), live])
+        .await
+        .expect_err("no interface");
+    assert_eq!(outcomes(error.report()), [Outcome::Error, Outcome::Error]);
+    for attempt in error.report().attempts() {
+        let kind = attempt.error().map(|e| e.raw_os_error());
+        // ENODEV without privileges to look, EPERM where SO_BINDTODEVICE is not allowed.
+        assert!(
+            matches!(kind, Some(Some(libc::ENODEV)) | Some(Some(libc::EPERM))),
+            "{kind:?}"
+        );
+    }
+}
