@@ -4,7 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::{IpAddr, SocketAddr};
+
 use crate::connector::Connector;
+use crate::filter::AddressFilter;
+use crate::local::{self, LocalAddrs, RouteProbe};
+use crate::plan::Ranking;
+use crate::rank::PolicyTable;
 use crate::resolve::{Resolve, SystemResolver};
 
 /// RFC 8305 §5: the connection attempt delay MUST NOT be less than 10 ms.
@@ -26,6 +32,12 @@ pub(crate) struct Config {
     pub(crate) max_attempts: usize,
     pub(crate) max_addresses_per_name: usize,
     pub(crate) resolver: Arc<dyn Resolve>,
+    pub(crate) ranking: Ranking,
+    pub(crate) filter: AddressFilter,
+    pub(crate) local_addrs: LocalAddrs,
+    pub(crate) route_probe: RouteProbe,
+    pub(crate) history_capacity: usize,
+    pub(crate) history_ttl: Duration,
     pub(crate) socket: SocketOptions,
 }
 
@@ -55,6 +67,12 @@ impl Default for Config {
             max_attempts: 100,
             max_addresses_per_name: 32,
             resolver: Arc::new(SystemResolver),
+            ranking: Ranking::Rfc6724(PolicyTable::default()),
+            filter: AddressFilter::allow_all(),
+            local_addrs: LocalAddrs::Kernel,
+            route_probe: local::probe_route,
+            history_capacity: 256,
+            history_ttl: Duration::from_secs(600),
             socket: SocketOptions {
                 nodelay: true,
                 fast_icmp_errors: true,
@@ -159,6 +177,97 @@ impl Builder {
     /// Default is [`SystemResolver`] (`getaddrinfo`).
     pub fn resolver(mut self, resolver: impl Resolve) -> Builder {
         self.config.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// The RFC 6724 policy table that orders destinations (and picks among local addresses):
+    /// for example [`PolicyTable::prefer_ipv4`], or the updated table of
+    /// [`PolicyTable::rfc6724_update`].
+    ///
+    /// Default is [`PolicyTable::rfc6724`], the table of RFC 6724 §2.1.
+    pub fn policy_table(mut self, table: PolicyTable) -> Builder {
+        self.config.ranking = Ranking::Rfc6724(table);
+        self
+    }
+
+    /// Whether to order addresses by RFC 6724. Off: they are tried in the caller's order
+    /// (targets as given, each name's addresses as the resolver gave them); families still
+    /// interleave (RFC 8305 §4).
+    ///
+    /// Default is on.
+    pub fn sort_addresses(mut self, sort: bool) -> Builder {
+        self.config.ranking = match (sort, &self.config.ranking) {
+            (true, Ranking::Rfc6724(table)) => Ranking::Rfc6724(table.clone()),
+            (true, Ranking::InputOrder) => Ranking::Rfc6724(PolicyTable::default()),
+            (false, _) => Ranking::InputOrder,
+        };
+        self
+    }
+
+    /// Which destination addresses may be connected to, checked after resolution for every
+    /// address, IP literals included: see [`AddressFilter::deny_non_public`] against SSRF. A
+    /// refused address is listed in [`Report::skipped`](crate::Report::skipped); when every
+    /// address is refused the connect fails with [`ErrorKind::Denied`](crate::ErrorKind::Denied)
+    /// and nothing is sent.
+    ///
+    /// Default is [`AddressFilter::allow_all`].
+    pub fn address_filter(mut self, filter: AddressFilter) -> Builder {
+        self.config.filter = filter;
+        self
+    }
+
+    /// The local addresses to connect from. Every destination is paired with every listed
+    /// address of its family that can reach it (a loopback source only reaches loopback, a
+    /// link-local one only its link, and the kernel must have a route from it), best first by
+    /// RFC 6724 §5 source selection; the pairs are raced like any other attempts. A listed
+    /// address that cannot be bound fails its own attempts, each with its error. An unspecified
+    /// address (`0.0.0.0`, `::`) lets the kernel pick the source in that family. A destination
+    /// that no listed address can reach is listed in [`Report::skipped`](crate::Report::skipped).
+    /// Must not be empty.
+    ///
+    /// Default is none: the kernel picks one source per destination.
+    pub fn local_addrs(mut self, addrs: impl IntoIterator<Item = IpAddr>) -> Builder {
+        let mut list: Vec<SocketAddr> = Vec::new();
+        for ip in addrs {
+            let addr = SocketAddr::new(ip, 0);
+            if !list.contains(&addr) {
+                list.push(addr);
+            }
+        }
+        self.config.local_addrs = LocalAddrs::List(list);
+        self
+    }
+
+    /// Connects from every address of every interface that is up (read again at each connect),
+    /// paired with each destination as [`Builder::local_addrs`] does: for multi-homed hosts where
+    /// one path may be broken. Loopback and link-local sources pair only with destinations they
+    /// can reach; IPv6 addresses the system marks deprecated or tentative are left out.
+    ///
+    /// Default is off: the kernel picks one source per destination.
+    pub fn local_addrs_from_interfaces(mut self) -> Builder {
+        self.config.local_addrs = LocalAddrs::AllInterfaces;
+        self
+    }
+
+    /// How many target lists the connector remembers the last race of (RFC 8305 §5): the next
+    /// connect to the same targets tries the last winner first, still racing the rest, with an
+    /// attempt delay of twice its last connect time (clamped to 100 ms and the configured
+    /// delay). Shared by the connector's clones; the least recently used entry goes first when
+    /// full. 0 turns history off.
+    ///
+    /// Default is 256.
+    pub fn history_capacity(mut self, entries: usize) -> Builder {
+        self.config.history_capacity = entries;
+        self
+    }
+
+    /// How long a remembered winner stays in front, counted from when it first won (not from
+    /// its latest win), so that a family that lost once, say IPv6 during an outage, is tried
+    /// first again after this long. More than zero.
+    ///
+    /// Default is 10 minutes.
+    pub fn history_ttl(mut self, ttl: Duration) -> Builder {
+        self.config.history_ttl = ttl;
         self
     }
 
@@ -285,6 +394,7 @@ impl Config {
             ("keepalive", self.socket.keepalive_time),
             ("keepalive_interval", self.socket.keepalive_interval),
             ("tcp_user_timeout", self.socket.tcp_user_timeout),
+            ("history_ttl", Some(self.history_ttl)),
         ];
         for (setting, value) in positive {
             if value == Some(Duration::ZERO) {
@@ -299,6 +409,12 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::new(setting, "must be at least 1"));
             }
+        }
+        if self.local_addrs == LocalAddrs::List(Vec::new()) {
+            return Err(ConfigError::new(
+                "local_addrs",
+                "the list is empty (leave it unset to let the kernel choose)",
+            ));
         }
         for (setting, value) in [
             ("send_buffer_size", self.socket.send_buffer_size),
@@ -455,6 +571,11 @@ mod tests {
             (
                 Builder::default().tcp_user_timeout(Duration::ZERO),
                 "tcp_user_timeout",
+            ),
+            (Builder::default().local_addrs([]), "local_addrs"),
+            (
+                Builder::default().history_ttl(Duration::ZERO),
+                "history_ttl",
             ),
         ];
         for (builder, setting) in cases {

@@ -11,8 +11,8 @@ use tokio::net::TcpStream;
 use crate::config::{Builder, Config};
 use crate::dial::TcpDial;
 use crate::error::ConnectError;
-use crate::plan::{self, Plan};
-use crate::race::Race;
+use crate::history::History;
+use crate::race::{Planned, Race};
 use crate::report::Report;
 use crate::target::IntoTargets;
 
@@ -41,6 +41,7 @@ use crate::target::IntoTargets;
 #[derive(Clone, Debug)]
 pub struct Connector {
     config: Arc<Config>,
+    history: Option<Arc<History>>,
 }
 
 impl Default for Connector {
@@ -61,8 +62,11 @@ impl Connector {
     }
 
     pub(crate) fn from_config(config: Config) -> Connector {
+        let history = (config.history_capacity > 0)
+            .then(|| Arc::new(History::new(config.history_capacity, config.history_ttl)));
         Connector {
             config: Arc::new(config),
+            history,
         }
     }
 
@@ -79,11 +83,6 @@ impl Connector {
         let span = tracing::debug_span!("connect_by_list::connect");
         let state = match targets.into_targets() {
             Ok(targets) => {
-                let plan = Plan::new(
-                    self.config.first_family_count,
-                    self.config.max_attempts,
-                    Box::new(plan::input_order),
-                );
                 let dial = TcpDial {
                     options: self.config.socket.clone(),
                 };
@@ -91,12 +90,37 @@ impl Connector {
                     dial,
                     self.config.clone(),
                     targets,
-                    plan,
+                    self.history.clone(),
                 )))
             }
             Err(invalid) => State::Invalid(Some(ConnectError::from_invalid_target(invalid))),
         };
         Connecting { state, span }
+    }
+
+    /// Resolves and ranks `targets` as [`Connector::connect`] would, and returns the attempts it
+    /// would make, in order, with the source address the kernel would use for each; nothing is
+    /// connected. Waits for every name's answers (or the deadline). For "why did it try that
+    /// first?".
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), connect_by_list::ConnectError> {
+    /// let plan = connect_by_list::Connector::new().plan(["example.com:443"]).await?;
+    /// for attempt in plan.attempts() {
+    ///     println!("{} (source {:?})", attempt.remote(), attempt.source());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn plan(&self, targets: impl IntoTargets) -> Result<Planned, ConnectError> {
+        let targets = targets
+            .into_targets()
+            .map_err(ConnectError::from_invalid_target)?;
+        let dial = TcpDial {
+            options: self.config.socket.clone(),
+        };
+        let mut race = Race::new(dial, self.config.clone(), targets, self.history.clone());
+        std::future::poll_fn(|cx| race.poll_plan(cx)).await
     }
 }
 

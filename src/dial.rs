@@ -45,7 +45,16 @@ impl Dial for TcpDial {
         // Set up synchronously so that a setup error fails this attempt at its start instant,
         // and nothing but the connect itself is left to wait for.
         match open(pair, &self.options) {
-            Ok(socket) => Box::pin(socket.connect(pair.remote)),
+            Ok(socket) => {
+                let fast_icmp_errors = self.options.fast_icmp_errors;
+                Box::pin(async move {
+                    let stream = socket.connect(pair.remote).await?;
+                    if fast_icmp_errors {
+                        sys::after_connect(&stream, pair.remote);
+                    }
+                    Ok(stream)
+                })
+            }
             Err(error) => Box::pin(std::future::ready(Err(error))),
         }
     }
@@ -108,25 +117,33 @@ mod sys {
             socket.set_tcp_user_timeout(Some(timeout))?;
         }
         if options.fast_icmp_errors {
-            set_recverr(socket, domain)?;
+            set_recverr(socket.as_raw_fd(), domain == Domain::IPV6, true)?;
         }
         Ok(())
+    }
+
+    /// Turns `*_RECVERR` off again once connected: on an established connection it would make
+    /// a passing ICMP error (a route flapping) fatal, where TCP would otherwise ride it out.
+    pub(super) fn after_connect(stream: &TcpStream, remote: SocketAddr) {
+        if let Err(error) = set_recverr(stream.as_raw_fd(), remote.is_ipv6(), false) {
+            tracing::debug!(%error, "could not clear RECVERR on the connected socket");
+        }
     }
 
     /// With `*_RECVERR` on, Linux treats an ICMP unreachable answer to a SYN as a hard error and
     /// fails the connect at once; without it the error is "soft" and the kernel keeps
     /// retransmitting the SYN for seconds.
-    fn set_recverr(socket: &Socket, domain: Domain) -> io::Result<()> {
-        let (level, name) = if domain == Domain::IPV6 {
+    fn set_recverr(fd: std::os::fd::RawFd, ipv6: bool, on: bool) -> io::Result<()> {
+        let (level, name) = if ipv6 {
             (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
         } else {
             (libc::IPPROTO_IP, libc::IP_RECVERR)
         };
-        let on: libc::c_int = 1;
+        let on: libc::c_int = on.into();
         // SAFETY: a valid socket, and a c_int option value with its exact size.
         let status = unsafe {
             libc::setsockopt(
-                socket.as_raw_fd(),
+                fd,
                 level,
                 name,
                 (&on as *const libc::c_int).cast(),
@@ -149,4 +166,7 @@ mod sys {
     pub(super) fn apply(_: &Socket, _: Domain, _: &SocketOptions) -> io::Result<()> {
         Ok(())
     }
+
+    /// Nothing was set that must be undone.
+    pub(super) fn after_connect(_: &TcpStream, _: SocketAddr) {}
 }

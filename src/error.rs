@@ -15,6 +15,9 @@ pub enum ErrorKind {
     InvalidTarget,
     /// Nothing to try: no name resolved to a usable address.
     NoAddresses,
+    /// Every address was refused by the [`AddressFilter`](crate::AddressFilter); nothing was
+    /// sent.
+    Denied,
     /// Every address was tried and none connected.
     AllFailed,
     /// The connect's deadline passed first; attempts in flight were cancelled.
@@ -77,12 +80,14 @@ impl ConnectError {
     }
 
     /// The [`io::ErrorKind`] this error converts to: `InvalidInput` for a bad target, `TimedOut`
-    /// at the deadline, the last resolver error when nothing resolved, else the kind of the last
-    /// attempt's error (so all refused gives `ConnectionRefused`).
+    /// at the deadline, `PermissionDenied` when the filter refused everything, the last resolver
+    /// error when nothing resolved, else the kind of the last attempt's error (so all refused
+    /// gives `ConnectionRefused`).
     pub fn io_kind(&self) -> io::ErrorKind {
         match self.inner.kind {
             ErrorKind::InvalidTarget => io::ErrorKind::InvalidInput,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ErrorKind::Denied => io::ErrorKind::PermissionDenied,
             ErrorKind::NoAddresses => self
                 .report()
                 .resolve_failures()
@@ -110,6 +115,7 @@ impl fmt::Display for ConnectError {
                 };
             }
             ErrorKind::NoAddresses => f.write_str("no address to connect to")?,
+            ErrorKind::Denied => f.write_str("every address was denied by the address filter")?,
             ErrorKind::AllFailed => write!(f, "could not connect: all {tried} attempt(s) failed")?,
             ErrorKind::TimedOut => write!(
                 f,
@@ -117,7 +123,8 @@ impl fmt::Display for ConnectError {
                 Millis(self.inner.report.elapsed())
             )?,
         }
-        if tried > 0 || !self.inner.report.resolve_failures().is_empty() {
+        let report = &self.inner.report;
+        if tried > 0 || !report.resolve_failures().is_empty() || !report.skipped().is_empty() {
             write!(f, ": {}", self.inner.report)?;
         }
         Ok(())

@@ -31,16 +31,34 @@ mod connector;
 mod dial;
 mod error;
 mod filter;
+mod history;
+mod local;
 mod plan;
 mod race;
+mod rank;
 mod report;
+#[cfg(feature = "reqwest")]
+#[path = "reqwest.rs"]
+mod reqwest_bridge;
 mod resolve;
+#[cfg(feature = "hyper")]
+mod service;
 mod target;
+
+#[doc(hidden)]
+#[path = "bench_support.rs"]
+pub mod __bench;
 
 pub use config::{Builder, ConfigError};
 pub use connector::{connect, Connecting, Connection, Connector};
 pub use error::{ConnectError, ErrorKind};
 pub use filter::{AddressFilter, Denied, InvalidPrefix, IpPrefix};
-pub use report::{Attempt, Outcome, Report, ResolveFailure, Timeline};
+pub use race::{Planned, PlannedAttempt};
+pub use rank::{InvalidPolicy, Policy, PolicyTable};
+pub use report::{Attempt, Outcome, Report, ResolveFailure, SkipReason, Skipped, Timeline};
+#[cfg(feature = "reqwest")]
+pub use reqwest_bridge::ReqwestResolver;
 pub use resolve::{Family, Resolve, Resolving, SystemResolver};
+#[cfg(feature = "hyper")]
+pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
 pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};

@@ -1,28 +1,32 @@
-//! The ordered list of attempts: ranked candidates, families interleaved, duplicates removed,
-//! capped; late answers join the part not yet tried.
+//! The ordered list of attempts: every usable (local, remote) pair, ranked, families
+//! interleaved, duplicates removed, capped; late answers join the part not yet tried.
 
-use std::cmp::Ordering;
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::dial::Pair;
+use crate::filter::AddressFilter;
+use crate::local::{self, Route, RouteProbe};
+use crate::rank::{self, Destination, PolicyTable};
+use crate::report::{SkipReason, Skipped};
 use crate::resolve::Family;
 
-/// One address the connect may try, with what ranking needs to know about it.
+/// One (local, remote) pair the connect may try, with what ranking needs to know about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Candidate {
     pub(crate) pair: Pair,
     /// The name it came from; `None` for an IP literal.
     pub(crate) host: Option<Arc<str>>,
-    /// The caller's order: target index, then position in the resolver's answer. Ties in rank
-    /// keep it (RFC 6724 rule 10).
-    pub(crate) order: (usize, usize),
-    /// The source address the kernel would use for this destination; `None` when it has no
-    /// route. Unknown (not probed) counts as routable.
-    pub(crate) source: Option<IpAddr>,
-    /// Whether the source probe found a route.
-    pub(crate) routable: bool,
+    /// The caller's order: target index, position in the resolver's answer, then the rank of
+    /// the local address among those that can reach this destination. Ties in rank keep it
+    /// (RFC 6724 rule 10).
+    pub(crate) order: (usize, usize, usize),
+    /// The destination with the source address it would use (`None`: no route).
+    pub(crate) dest: Destination,
+    /// Whether `dest.source` came from the kernel; route lookups wait until there is more than
+    /// one candidate to order, so a single address costs none.
+    pub(crate) probed: bool,
 }
 
 impl Candidate {
@@ -31,15 +35,30 @@ impl Candidate {
     }
 }
 
-/// Orders two candidates: `Less` means `a` is tried first.
-pub(crate) type Rank = dyn Fn(&Candidate, &Candidate) -> Ordering + Send + Sync;
+/// How the untried candidates are ordered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Ranking {
+    /// The caller's order: targets as given, each name's addresses as the resolver gave them.
+    InputOrder,
+    /// RFC 6724 §6 destination ordering with this policy table.
+    Rfc6724(PolicyTable),
+}
 
 /// The candidates not yet tried, in the order the race takes them.
+#[derive(Debug)]
 pub(crate) struct Plan {
-    /// Sorted by `rank`, best first.
     untried: Vec<Candidate>,
+    /// Whether `untried` is in rank order; sorting waits until a candidate is taken, so that a
+    /// burst of answers costs one sort.
+    sorted: bool,
     seen: HashSet<Pair>,
-    rank: Box<Rank>,
+    ranking: Ranking,
+    /// A pair to try before everything else (the last winner, from history).
+    favourite: Option<Pair>,
+    /// Looks up the source address of unprobed candidates when ranking needs it.
+    probe: Option<RouteProbe>,
+    /// Probe even a lone candidate (for showing the plan).
+    probe_always: bool,
     first_family_count: usize,
     max_attempts: usize,
     taken: usize,
@@ -47,22 +66,22 @@ pub(crate) struct Plan {
     last: Option<Family>,
 }
 
-impl std::fmt::Debug for Plan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plan")
-            .field("untried", &self.untried)
-            .field("taken", &self.taken)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Plan {
-    /// An empty plan. `rank` orders candidates; ties must be broken by `Candidate::order`.
-    pub(crate) fn new(first_family_count: usize, max_attempts: usize, rank: Box<Rank>) -> Plan {
+    /// An empty plan.
+    pub(crate) fn new(
+        first_family_count: usize,
+        max_attempts: usize,
+        ranking: Ranking,
+        probe: Option<RouteProbe>,
+    ) -> Plan {
         Plan {
             untried: Vec::new(),
+            sorted: true,
             seen: HashSet::new(),
-            rank,
+            ranking,
+            favourite: None,
+            probe,
+            probe_always: false,
             first_family_count,
             max_attempts,
             taken: 0,
@@ -71,17 +90,52 @@ impl Plan {
         }
     }
 
-    /// Adds candidates to the untried part, each at its rank; a pair seen before is dropped.
+    /// Looks up every candidate's source, even when there is only one: for showing the plan.
+    pub(crate) fn probe_always(&mut self, probe: RouteProbe) {
+        self.probe = Some(probe);
+        self.probe_always = true;
+        self.sorted = false;
+    }
+
+    /// Puts this pair first whenever it is in the plan (RFC 8305 §5: what won last time).
+    pub(crate) fn favour(&mut self, pair: Pair) {
+        self.favourite = Some(pair);
+        self.sorted = false;
+    }
+
+    /// Adds candidates to the untried part; a pair seen before is dropped.
     pub(crate) fn add(&mut self, candidates: impl IntoIterator<Item = Candidate>) {
         for candidate in candidates {
-            if !self.seen.insert(candidate.pair) {
-                continue;
+            if self.seen.insert(candidate.pair) {
+                self.untried.push(candidate);
+                self.sorted = false;
             }
-            let at = self
-                .untried
-                .partition_point(|placed| (self.rank)(placed, &candidate) != Ordering::Greater);
-            self.untried.insert(at, candidate);
         }
+    }
+
+    fn sort(&mut self) {
+        if let Some(probe) = self.probe {
+            if self.untried.len() > 1 || self.probe_always {
+                for candidate in self.untried.iter_mut().filter(|c| !c.probed) {
+                    candidate.dest.source = match probe(None, candidate.pair.remote) {
+                        Route::Via(source) => Some(source),
+                        Route::None | Route::BindFails => None,
+                    };
+                    candidate.probed = true;
+                }
+            }
+        }
+        self.untried.sort_by_key(|candidate| candidate.order);
+        if let Ranking::Rfc6724(table) = &self.ranking {
+            rank::sort_by_rfc6724(&mut self.untried, |candidate| &candidate.dest, table);
+        }
+        if let Some(favourite) = self.favourite {
+            if let Some(at) = self.untried.iter().position(|c| c.pair == favourite) {
+                let candidate = self.untried.remove(at);
+                self.untried.insert(0, candidate);
+            }
+        }
+        self.sorted = true;
     }
 
     /// Takes the next candidate to try, interleaving families as RFC 8305 §4 says: the first
@@ -91,6 +145,9 @@ impl Plan {
     pub(crate) fn next(&mut self) -> Option<Candidate> {
         if self.taken >= self.max_attempts || self.untried.is_empty() {
             return None;
+        }
+        if !self.sorted {
+            self.sort();
         }
         let preferred = *self.preferred.get_or_insert(self.untried[0].family());
         let wanted = match self.last {
@@ -125,16 +182,92 @@ impl Plan {
         self.untried.len()
     }
 
-    /// Everything in the order `next` would take it, for showing the plan; empties the plan.
-    #[cfg(test)]
+    /// Everything left, in the order `next` would take it (ignoring the attempt cap).
     pub(crate) fn drain(&mut self) -> Vec<Candidate> {
+        self.max_attempts = usize::MAX;
         std::iter::from_fn(|| self.next()).collect()
     }
 }
 
-/// The caller's order alone.
-pub(crate) fn input_order(a: &Candidate, b: &Candidate) -> Ordering {
-    a.order.cmp(&b.order)
+/// Turns one resolved address into the pairs to try: the address filter first, then each local
+/// address that can reach it, best first by RFC 6724 §5 source selection.
+#[derive(Debug)]
+pub(crate) struct Pairing {
+    pub(crate) locals: Option<Vec<SocketAddr>>,
+    pub(crate) filter: AddressFilter,
+    /// Route lookups for listed local addresses (the plan looks up kernel-chosen sources).
+    pub(crate) probe: RouteProbe,
+    pub(crate) table: PolicyTable,
+}
+
+impl Pairing {
+    /// The candidates for `remote`, or why it has none.
+    pub(crate) fn expand(
+        &self,
+        remote: SocketAddr,
+        host: Option<Arc<str>>,
+        order: (usize, usize),
+    ) -> Result<Vec<Candidate>, Skipped> {
+        let skip = |reason| Skipped {
+            host: host.clone(),
+            remote,
+            reason,
+        };
+        if let Err(denied) = self.filter.check(remote.ip()) {
+            return Err(skip(SkipReason::Denied(denied)));
+        }
+        let candidate =
+            |local: Option<SocketAddr>, rank: usize, dest: Destination, probed| Candidate {
+                pair: Pair { local, remote },
+                host: host.clone(),
+                order: (order.0, order.1, rank),
+                dest,
+                probed,
+            };
+        let Some(locals) = &self.locals else {
+            // Taken as routable from an address of its own family until the plan looks it up.
+            let dest = Destination {
+                addr: remote.ip(),
+                source: Some(local::unspecified_of(remote)),
+            };
+            return Ok(vec![candidate(None, 0, dest, false)]);
+        };
+        let mut usable: Vec<(SocketAddr, std::net::IpAddr)> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        for &local in locals {
+            if let Some(reason) = local::unsuitable(local, remote) {
+                if reason != "other address family" {
+                    reasons.push(format!("{}: {reason}", local.ip()));
+                }
+                continue;
+            }
+            match (self.probe)(Some(local), remote) {
+                Route::None => reasons.push(format!("{}: no route", local.ip())),
+                Route::Via(source) => usable.push((local, source)),
+                // Not on this host: still tried, so each attempt reports the bind error.
+                Route::BindFails => usable.push((local, local.ip())),
+            }
+        }
+        if usable.is_empty() {
+            if reasons.is_empty() {
+                reasons.push(format!(
+                    "no local address of its family ({})",
+                    Family::of(remote.ip())
+                ));
+            }
+            return Err(skip(SkipReason::NoUsableLocal(reasons.join("; "))));
+        }
+        usable.sort_by(|a, b| rank::compare_sources(a.1, b.1, remote.ip(), &self.table));
+        let dest = Destination {
+            addr: remote.ip(),
+            source: Some(usable[0].1),
+        };
+        Ok(usable
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (local, _))| candidate(Some(local), rank, dest, true))
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -151,14 +284,17 @@ pub(crate) mod tests {
                 remote,
             },
             host: None,
-            order,
-            source: None,
-            routable: true,
+            order: (order.0, order.1, 0),
+            dest: Destination {
+                addr: remote.ip(),
+                source: Some(local::unspecified_of(remote)),
+            },
+            probed: true,
         }
     }
 
     fn plan(first_family_count: usize, max: usize, remotes: &[&str]) -> Vec<String> {
-        let mut plan = Plan::new(first_family_count, max, Box::new(input_order));
+        let mut plan = Plan::new(first_family_count, max, Ranking::InputOrder, None);
         plan.add(
             remotes
                 .iter()
@@ -229,16 +365,17 @@ pub(crate) mod tests {
     fn duplicates_are_dropped_and_the_cap_holds() {
         let order = plan(1, 100, &["127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:2"]);
         assert_eq!(order, ["127.0.0.1:1", "127.0.0.1:2"]);
-        let mut capped = Plan::new(1, 2, Box::new(input_order));
+        let mut capped = Plan::new(1, 2, Ranking::InputOrder, None);
         capped.add((0..5).map(|i| candidate(&format!("127.0.0.{}:1", i + 1), (0, i))));
-        assert_eq!(capped.drain().len(), 2);
+        assert!(capped.next().is_some() && capped.next().is_some());
+        assert!(capped.next().is_none());
         assert_eq!(capped.untried(), 3);
         assert!(capped.is_done());
     }
 
     #[test]
     fn late_answers_join_the_untried_part_in_order() {
-        let mut plan = Plan::new(1, 100, Box::new(input_order));
+        let mut plan = Plan::new(1, 100, Ranking::InputOrder, None);
         plan.add([candidate("127.0.0.3:1", (1, 0))]);
         let first = plan.next().map(|c| c.pair.remote.to_string());
         assert_eq!(first.as_deref(), Some("127.0.0.3:1"));

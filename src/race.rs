@@ -17,8 +17,9 @@ use tokio::time::{Instant, Sleep};
 use crate::config::Config;
 use crate::dial::{Dial, Pair};
 use crate::error::{ConnectError, ErrorKind};
-use crate::plan::{Candidate, Plan};
-use crate::report::{Attempt, Millis, Outcome, Report, ResolveFailure};
+use crate::history::History;
+use crate::plan::{Candidate, Pairing, Plan, Ranking};
+use crate::report::{Attempt, Millis, Outcome, Report, ResolveFailure, SkipReason, Skipped};
 use crate::resolve::Family;
 use crate::target::{Host, Target};
 
@@ -103,6 +104,12 @@ pub(crate) struct Race<D: Dial> {
     resolution_timer: Option<Pin<Box<Sleep>>>,
     racing: bool,
     plan: Plan,
+    /// Made when the race begins: the local addresses are read then.
+    pairing: Option<Pairing>,
+    history: Option<Arc<History>>,
+    /// The configured delay, or the one history suggests for its favourite.
+    attempt_delay: Duration,
+    favoured: Option<SocketAddr>,
     in_flight: FuturesUnordered<InFlight<D::Future>>,
     /// The report indices of the attempts in `in_flight`.
     running: Vec<usize>,
@@ -111,6 +118,7 @@ pub(crate) struct Race<D: Dial> {
     start_next: bool,
     attempts: Vec<Attempt>,
     resolve_failures: Vec<ResolveFailure>,
+    skipped: Vec<Skipped>,
     not_tried: usize,
 }
 
@@ -130,8 +138,23 @@ where
     D: Dial,
     D::Stream: LocalAddr,
 {
-    pub(crate) fn new(dial: D, config: Arc<Config>, targets: Vec<Target>, plan: Plan) -> Self {
+    pub(crate) fn new(
+        dial: D,
+        config: Arc<Config>,
+        targets: Vec<Target>,
+        history: Option<Arc<History>>,
+    ) -> Self {
         let now = Instant::now();
+        let probe = match config.ranking {
+            Ranking::Rfc6724(_) => Some(config.route_probe),
+            Ranking::InputOrder => None,
+        };
+        let plan = Plan::new(
+            config.first_family_count,
+            config.max_attempts,
+            config.ranking.clone(),
+            probe,
+        );
         Race {
             dial,
             targets,
@@ -144,6 +167,10 @@ where
             resolution_timer: None,
             racing: false,
             plan,
+            pairing: None,
+            history,
+            attempt_delay: config.attempt_delay,
+            favoured: None,
             in_flight: FuturesUnordered::new(),
             running: Vec::new(),
             next_timer: Box::pin(tokio::time::sleep_until(now)),
@@ -151,6 +178,7 @@ where
             start_next: false,
             attempts: Vec::new(),
             resolve_failures: Vec::new(),
+            skipped: Vec::new(),
             not_tried: 0,
             config,
         }
@@ -161,7 +189,8 @@ where
     }
 
     /// Starts the clock, the deadline and every lookup; IP literals go straight into the plan.
-    fn begin(&mut self) {
+    /// `show_sources` asks for route lookups even where the ranking needs none.
+    fn begin(&mut self, show_sources: bool) {
         self.begun = true;
         self.start = Instant::now();
         self.deadline = self
@@ -169,13 +198,30 @@ where
             .timeout
             .and_then(|timeout| self.start.checked_add(timeout))
             .map(|at| Box::pin(tokio::time::sleep_until(at)));
+        let locals = self.config.local_addrs.resolve().unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot list the local interfaces; the kernel picks sources");
+            None
+        });
+        if show_sources {
+            self.plan.probe_always(self.config.route_probe);
+        }
+        let table = match &self.config.ranking {
+            Ranking::Rfc6724(table) => table.clone(),
+            Ranking::InputOrder => crate::rank::PolicyTable::default(),
+        };
+        self.pairing = Some(Pairing {
+            locals,
+            filter: self.config.filter.clone(),
+            probe: self.config.route_probe,
+            table,
+        });
         self.names = (0..self.targets.len())
             .map(|_| NameState::default())
             .collect();
         let mut literals = Vec::new();
         for (index, target) in self.targets.iter().enumerate() {
             match target.host() {
-                Host::Ip(ip) => literals.push(self.candidate(index, 0, None, *ip)),
+                Host::Ip(ip) => literals.push((index, *ip)),
                 Host::Name(name) => {
                     self.names[index].pending = 2;
                     for family in [Family::V6, Family::V4] {
@@ -187,26 +233,34 @@ where
                 }
             }
         }
-        self.plan.add(literals);
+        for (index, ip) in literals {
+            self.consider(index, 0, None, ip);
+        }
+        let lesson = self
+            .history
+            .as_ref()
+            .and_then(|history| history.recall(&self.targets, self.start));
+        if let Some(lesson) = lesson {
+            tracing::debug!(winner = %lesson.winner.remote, "last race's winner goes first");
+            self.plan.favour(lesson.winner);
+            self.favoured = Some(lesson.winner.remote);
+            self.attempt_delay = lesson.attempt_delay(self.config.attempt_delay);
+        }
     }
 
-    fn candidate(
-        &self,
-        target: usize,
-        position: usize,
-        host: Option<Arc<str>>,
-        ip: IpAddr,
-    ) -> Candidate {
+    /// Pairs one address with the local addresses that can reach it and adds the pairs to the
+    /// plan, or records why it has none.
+    fn consider(&mut self, target: usize, position: usize, host: Option<Arc<str>>, ip: IpAddr) {
         let remote = SocketAddr::new(ip, self.targets[target].port());
-        Candidate {
-            pair: Pair {
-                local: None,
-                remote,
-            },
-            host,
-            order: (target, position),
-            source: None,
-            routable: true,
+        let Some(pairing) = &self.pairing else {
+            return;
+        };
+        match pairing.expand(remote, host, (target, position)) {
+            Ok(candidates) => self.plan.add(candidates),
+            Err(skipped) => {
+                tracing::debug!(%skipped, "not attempted");
+                self.skipped.push(skipped);
+            }
         }
     }
 
@@ -217,8 +271,7 @@ where
         let Host::Name(name) = self.targets[index].host().clone() else {
             return;
         };
-        let state = &mut self.names[index];
-        state.pending -= 1;
+        self.names[index].pending -= 1;
         match answer {
             Ok(mut addrs) => {
                 addrs.retain(|ip| Family::of(*ip) == family);
@@ -228,18 +281,17 @@ where
                     addrs.truncate(cap);
                 }
                 tracing::debug!(host = %name, %family, addresses = ?addrs, "resolved");
-                state.found += addrs.len();
+                self.names[index].found += addrs.len();
+                // IPv4 positions come after every IPv6 one, whichever answer came first, so the
+                // caller's order (rule 10) does not depend on timing.
                 let offset = if family == Family::V6 { 0 } else { cap };
-                let candidates: Vec<Candidate> = addrs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, ip)| self.candidate(index, offset + i, Some(name.clone()), ip))
-                    .collect();
-                self.plan.add(candidates);
+                for (i, ip) in addrs.into_iter().enumerate() {
+                    self.consider(index, offset + i, Some(name.clone()), ip);
+                }
             }
             Err(error) => {
                 tracing::debug!(host = %name, %family, %error, "lookup failed");
-                state.first_error.get_or_insert(error);
+                self.names[index].first_error.get_or_insert(error);
             }
         }
         let state = &mut self.names[index];
@@ -297,7 +349,7 @@ where
             timer,
             limit,
         });
-        let next_at = now + self.config.attempt_delay;
+        let next_at = now + self.attempt_delay;
         self.next_timer.as_mut().reset(next_at);
         self.next_timer_armed = true;
     }
@@ -337,6 +389,8 @@ where
         Report {
             attempts: std::mem::take(&mut self.attempts),
             resolve_failures: std::mem::take(&mut self.resolve_failures),
+            skipped: std::mem::take(&mut self.skipped),
+            favoured: self.favoured,
             elapsed: self.offset(now),
             not_tried: self.not_tried + self.plan.untried(),
         }
@@ -344,10 +398,15 @@ where
 
     fn win(&mut self, index: usize, stream: D::Stream, now: Instant) -> Won<D::Stream> {
         self.end(index, Outcome::Connected, None, now);
-        let mut pair = Pair {
-            local: None,
-            remote: self.attempts[index].remote,
+        let attempt = &self.attempts[index];
+        let dialed = Pair {
+            local: attempt.local,
+            remote: attempt.remote,
         };
+        if let Some(history) = &self.history {
+            history.learn(&self.targets, dialed, attempt.duration(), now);
+        }
+        let mut pair = dialed;
         if let Ok(local) = stream.local_addr() {
             self.attempts[index].local = Some(local);
             pair.local = Some(local);
@@ -370,7 +429,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Result<Won<D::Stream>, ConnectError>> {
         if !self.begun {
-            self.begin();
+            self.begin(false);
         }
         loop {
             // One reading of the clock per turn: an attempt that starts because another failed
@@ -417,7 +476,14 @@ where
                 && self.lookups.is_empty()
                 && (self.plan.is_done() || !self.racing)
             {
-                let kind = if self.attempts.is_empty() {
+                let all_denied = !self.skipped.is_empty()
+                    && self
+                        .skipped
+                        .iter()
+                        .all(|skipped| matches!(skipped.reason, SkipReason::Denied(_)));
+                let kind = if self.attempts.is_empty() && all_denied {
+                    ErrorKind::Denied
+                } else if self.attempts.is_empty() {
                     ErrorKind::NoAddresses
                 } else {
                     ErrorKind::AllFailed
@@ -437,6 +503,109 @@ where
             }
             return Poll::Pending;
         }
+    }
+}
+
+impl<D: Dial> Race<D> {
+    /// Resolves and ranks like a connect, then hands back the plan instead of dialing: every
+    /// name's answers (or the deadline) are awaited first.
+    pub(crate) fn poll_plan(&mut self, cx: &mut Context<'_>) -> Poll<Result<Planned, ConnectError>>
+    where
+        D::Stream: LocalAddr,
+    {
+        if !self.begun {
+            self.begin(true);
+        }
+        while let Poll::Ready(Some(answer)) = self.lookups.poll_next_unpin(cx) {
+            self.on_answer(answer);
+        }
+        let deadline_passed = match self.deadline.as_mut() {
+            Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
+            None => false,
+        };
+        if !self.lookups.is_empty() && !deadline_passed {
+            return Poll::Pending;
+        }
+        let now = Instant::now();
+        let candidates = self.plan.drain();
+        let report = self.report(now);
+        if candidates.is_empty() {
+            let kind = if deadline_passed {
+                ErrorKind::TimedOut
+            } else if !report.skipped.is_empty()
+                && report
+                    .skipped
+                    .iter()
+                    .all(|skipped| matches!(skipped.reason, SkipReason::Denied(_)))
+            {
+                ErrorKind::Denied
+            } else {
+                ErrorKind::NoAddresses
+            };
+            return Poll::Ready(Err(ConnectError::new(kind, report)));
+        }
+        let attempts = candidates
+            .into_iter()
+            .map(|candidate| PlannedAttempt {
+                host: candidate.host,
+                local: candidate.pair.local,
+                remote: candidate.pair.remote,
+                source: candidate.dest.source,
+            })
+            .collect();
+        Poll::Ready(Ok(Planned { attempts, report }))
+    }
+}
+
+/// The attempts a connect would make, in order, without making them: see
+/// [`Connector::plan`](crate::Connector::plan).
+#[derive(Clone, Debug)]
+pub struct Planned {
+    attempts: Vec<PlannedAttempt>,
+    report: Report,
+}
+
+impl Planned {
+    /// Every attempt in the order the race would start them (the attempt cap aside).
+    pub fn attempts(&self) -> &[PlannedAttempt] {
+        &self.attempts
+    }
+
+    /// Names that did not resolve and addresses that would not be attempted.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+}
+
+/// One attempt of a [`Planned`] connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedAttempt {
+    host: Option<Arc<str>>,
+    local: Option<SocketAddr>,
+    remote: SocketAddr,
+    source: Option<IpAddr>,
+}
+
+impl PlannedAttempt {
+    /// The host name the address came from, or `None` for an IP literal.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// The local address the attempt would bind, or `None` when the kernel picks.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    /// The remote address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// The source address the kernel would use to reach `remote` (RFC 6724's `Source(D)`, which
+    /// ranking used), or `None` when it has no route there.
+    pub fn source(&self) -> Option<IpAddr> {
+        self.source
     }
 }
 

@@ -169,6 +169,68 @@ impl fmt::Display for ResolveFailure {
     }
 }
 
+/// An address that was known but never attempted, and why.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    pub(crate) host: Option<Arc<str>>,
+    pub(crate) remote: SocketAddr,
+    pub(crate) reason: SkipReason,
+}
+
+impl Skipped {
+    /// The host name this address came from, or `None` for an IP literal.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// The address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Why it was not attempted.
+    pub fn reason(&self) -> &SkipReason {
+        &self.reason
+    }
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            SkipReason::Denied(denied) => {
+                write!(f, "{} denied ({})", self.remote, denied.reason())
+            }
+            SkipReason::NoUsableLocal(why) => {
+                write!(
+                    f,
+                    "{} skipped: no local address can reach it ({why})",
+                    self.remote
+                )
+            }
+        }
+    }
+}
+
+/// Why an address was not attempted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The [`AddressFilter`](crate::AddressFilter) refused it.
+    Denied(crate::Denied),
+    /// None of the configured local addresses can reach it; says why for each.
+    NoUsableLocal(String),
+}
+
+impl SkipReason {
+    /// A short lowercase name: `denied` or `no_usable_local`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SkipReason::Denied(_) => "denied",
+            SkipReason::NoUsableLocal(_) => "no_usable_local",
+        }
+    }
+}
+
 /// Everything that happened during one connect, in the order it happened.
 ///
 /// Carried by a successful [`Connection`](crate::Connection) and by every
@@ -177,6 +239,8 @@ impl fmt::Display for ResolveFailure {
 pub struct Report {
     pub(crate) attempts: Vec<Attempt>,
     pub(crate) resolve_failures: Vec<ResolveFailure>,
+    pub(crate) skipped: Vec<Skipped>,
+    pub(crate) favoured: Option<SocketAddr>,
     pub(crate) elapsed: Duration,
     pub(crate) not_tried: usize,
 }
@@ -197,6 +261,18 @@ impl Report {
     /// Names that did not resolve, with the resolver's error.
     pub fn resolve_failures(&self) -> &[ResolveFailure] {
         &self.resolve_failures
+    }
+
+    /// Addresses that were never attempted: denied by the address filter, or out of reach of
+    /// every configured local address.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    /// The address tried first because it won the last race to the same targets (see
+    /// [`Builder::history_capacity`](crate::Builder::history_capacity)), if one was.
+    pub fn favoured(&self) -> Option<SocketAddr> {
+        self.favoured
     }
 
     /// How long the whole connect took.
@@ -322,6 +398,9 @@ impl fmt::Display for Timeline<'_> {
         for failure in &report.resolve_failures {
             writeln!(f, "     {failure}")?;
         }
+        for skipped in &report.skipped {
+            writeln!(f, "     {skipped}")?;
+        }
         if report.not_tried > 0 {
             writeln!(f, "     {} address(es) not tried", report.not_tried)?;
         }
@@ -345,6 +424,10 @@ impl fmt::Display for Report {
         for failure in &self.resolve_failures {
             separator(f)?;
             write!(f, "{failure}")?;
+        }
+        for skipped in &self.skipped {
+            separator(f)?;
+            write!(f, "{skipped}")?;
         }
         if self.not_tried > 0 {
             separator(f)?;

@@ -236,7 +236,7 @@ pub struct InvalidTarget {
 }
 
 impl InvalidTarget {
-    fn new(input: String, reason: impl Into<String>) -> InvalidTarget {
+    pub(crate) fn new(input: String, reason: impl Into<String>) -> InvalidTarget {
         InvalidTarget {
             input,
             reason: reason.into(),

@@ -2,7 +2,7 @@
 //! exact.
 
 use super::*;
-use crate::plan::input_order;
+use crate::filter::AddressFilter;
 use crate::resolve::{Resolve, Resolving};
 use crate::target::IntoTargets;
 use std::collections::HashMap;
@@ -69,6 +69,8 @@ impl Drop for Watch {
 #[derive(Clone, Debug)]
 struct ScriptedDial {
     scripts: Arc<HashMap<SocketAddr, Script>>,
+    /// Scripts for one (local, remote) pair, before the remote's own.
+    by_pair: Arc<HashMap<(IpAddr, SocketAddr), Script>>,
     tally: Arc<Tally>,
 }
 
@@ -80,8 +82,18 @@ impl ScriptedDial {
             .collect();
         ScriptedDial {
             scripts: Arc::new(scripts),
+            by_pair: Arc::default(),
             tally: Arc::default(),
         }
+    }
+
+    fn from(mut self, local: &str, remote: &str, script: Script) -> ScriptedDial {
+        let key = (
+            local.parse().expect("test ip"),
+            remote.parse().expect("test address"),
+        );
+        Arc::make_mut(&mut self.by_pair).insert(key, script);
+        self
     }
 }
 
@@ -91,9 +103,10 @@ impl Dial for ScriptedDial {
 
     fn dial(&self, pair: Pair) -> Self::Future {
         self.tally.dials.fetch_add(1, Ordering::SeqCst);
-        let script = self
-            .scripts
-            .get(&pair.remote)
+        let script = pair
+            .local
+            .and_then(|local| self.by_pair.get(&(local.ip(), pair.remote)))
+            .or_else(|| self.scripts.get(&pair.remote))
             .copied()
             .unwrap_or(Script::Hang);
         let tally = self.tally.clone();
@@ -180,18 +193,26 @@ impl Resolve for ScriptedResolver {
     }
 }
 
+/// Caller's order (the ranking has tests of its own) and no route lookups.
 fn config() -> Config {
-    Config::default()
+    Config {
+        ranking: Ranking::InputOrder,
+        ..Config::default()
+    }
 }
 
 fn race(dial: &ScriptedDial, config: Config, targets: impl IntoTargets) -> Race<ScriptedDial> {
-    let plan = Plan::new(
-        config.first_family_count,
-        config.max_attempts,
-        Box::new(input_order),
-    );
+    remembering(dial, config, targets, None)
+}
+
+fn remembering(
+    dial: &ScriptedDial,
+    config: Config,
+    targets: impl IntoTargets,
+    history: Option<Arc<History>>,
+) -> Race<ScriptedDial> {
     let targets = targets.into_targets().expect("valid test targets");
-    Race::new(dial.clone(), Arc::new(config), targets, plan)
+    Race::new(dial.clone(), Arc::new(config), targets, history)
 }
 
 async fn run(mut race: Race<ScriptedDial>) -> Result<Won<Stream>, ConnectError> {
@@ -758,4 +779,270 @@ async fn a_huge_answer_is_capped() {
         .expect_err("every dial hangs");
     assert_eq!(error.report().attempts().len(), 4);
     assert_eq!(error.report().not_tried(), 996);
+}
+
+/// A route table for tests: every destination is reachable from a documentation source of its
+/// family, except 2001:db8:dead::/48, which has no route; 192.0.2.99 is not on this host.
+fn scripted_routes(local: Option<SocketAddr>, remote: SocketAddr) -> crate::local::Route {
+    use crate::local::Route;
+    if let Some(local) = local {
+        if local.ip().to_string() == "192.0.2.99" {
+            return Route::BindFails;
+        }
+    }
+    match remote.ip() {
+        IpAddr::V6(v6) if v6.segments()[..3] == [0x2001, 0xdb8, 0xdead] => Route::None,
+        IpAddr::V6(_) => Route::Via(local.map_or("2001:db8::100".parse().expect("ip"), |l| l.ip())),
+        IpAddr::V4(_) => Route::Via(local.map_or("192.0.2.100".parse().expect("ip"), |l| l.ip())),
+    }
+}
+
+fn ranked() -> Config {
+    Config {
+        route_probe: scripted_routes,
+        ..Config::default()
+    }
+}
+
+fn order(report: &Report) -> Vec<String> {
+    report
+        .attempts()
+        .iter()
+        .map(|a| a.remote().to_string())
+        .collect()
+}
+
+/// RFC 6724 §6 rule 6: native IPv6 goes before IPv4, whatever order the caller gave.
+#[tokio::test(start_paused = true)]
+async fn ranking_puts_ipv6_first() {
+    let dial = ScriptedDial::new(&[]);
+    let mut config = ranked();
+    config.timeout = Some(600 * MS);
+    let error = run(race(
+        &dial,
+        config,
+        ["192.0.2.1:80", "192.0.2.2:80", "[2001:db8::1]:80"],
+    ))
+    .await
+    .expect_err("all hang");
+    assert_eq!(
+        order(error.report()),
+        ["[2001:db8::1]:80", "192.0.2.1:80", "192.0.2.2:80"]
+    );
+}
+
+/// RFC 6724 §6 rule 1: a destination without a route goes last.
+#[tokio::test(start_paused = true)]
+async fn ranking_puts_unroutable_destinations_last() {
+    let dial = ScriptedDial::new(&[]);
+    let mut config = ranked();
+    config.timeout = Some(600 * MS);
+    let error = run(race(
+        &dial,
+        config,
+        ["[2001:db8:dead::1]:80", "192.0.2.1:80"],
+    ))
+    .await
+    .expect_err("all hang");
+    assert_eq!(
+        order(error.report()),
+        ["192.0.2.1:80", "[2001:db8:dead::1]:80"]
+    );
+}
+
+/// Denied addresses are never dialed and appear in the report; the others are raced.
+#[tokio::test(start_paused = true)]
+async fn the_filter_skips_denied_addresses() {
+    let dial = ScriptedDial::new(&[("192.0.2.200:80", Script::Connect(MS))]);
+    let mut config = config();
+    config.filter = AddressFilter::allow_all().deny("192.0.2.0/25".parse().expect("prefix"));
+    let won = run(race(&dial, config, ["192.0.2.1:80", "192.0.2.200:80"]))
+        .await
+        .expect("the allowed one connects");
+    assert_eq!(order(&won.report), ["192.0.2.200:80"]);
+    let skipped = won.report.skipped();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].remote().to_string(), "192.0.2.1:80");
+    assert!(matches!(skipped[0].reason(), SkipReason::Denied(_)));
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
+}
+
+/// When every address is denied, nothing is dialed and the error says so.
+#[tokio::test(start_paused = true)]
+async fn everything_denied_fails_as_denied() {
+    let dial = ScriptedDial::new(&[]);
+    let mut config = config();
+    config.filter = AddressFilter::deny_non_public();
+    let error = run(race(
+        &dial,
+        config,
+        ["127.0.0.1:80", "[::ffff:127.0.0.1]:80", "[::1]:80"],
+    ))
+    .await
+    .expect_err("all denied");
+    assert_eq!(error.kind(), ErrorKind::Denied);
+    assert_eq!(error.io_kind(), io::ErrorKind::PermissionDenied);
+    assert_eq!(error.report().skipped().len(), 3);
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 0);
+    let text = error.to_string();
+    assert!(
+        text.starts_with(
+            "every address was denied by the address filter: 127.0.0.1:80 denied (loopback)"
+        ),
+        "{text}"
+    );
+}
+
+fn with_locals(locals: &[&str]) -> Config {
+    let mut config = ranked();
+    config.local_addrs = crate::local::LocalAddrs::List(
+        locals
+            .iter()
+            .map(|l| SocketAddr::new(l.parse().expect("ip"), 0))
+            .collect(),
+    );
+    config
+}
+
+fn locals_of(report: &Report) -> Vec<String> {
+    report
+        .attempts()
+        .iter()
+        .map(|a| a.local().map(|l| l.ip().to_string()).unwrap_or_default())
+        .collect()
+}
+
+/// Every local address is paired with the destination; when the first pair's path drops SYNs,
+/// the second pair starts one attempt delay later and wins.
+#[tokio::test(start_paused = true)]
+async fn a_broken_source_is_raced_past() {
+    let dial = ScriptedDial::new(&[])
+        .from("192.0.2.10", "198.51.100.1:80", Script::Hang)
+        .from("192.0.2.20", "198.51.100.1:80", Script::Connect(3 * MS));
+    let won = run(race(
+        &dial,
+        with_locals(&["192.0.2.10", "192.0.2.20"]),
+        "198.51.100.1:80",
+    ))
+    .await
+    .expect("the second source works");
+    assert_eq!(locals_of(&won.report), ["192.0.2.10", "192.0.2.20"]);
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("198.51.100.1:80", 0, 253, Outcome::Lost),
+            row("198.51.100.1:80", 250, 253, Outcome::Connected),
+        ]
+    );
+}
+
+/// When the working source ranks first, the connect takes one round trip.
+#[tokio::test(start_paused = true)]
+async fn a_working_first_source_connects_at_once() {
+    let dial = ScriptedDial::new(&[])
+        .from("192.0.2.20", "198.51.100.1:80", Script::Hang)
+        .from("192.0.2.10", "198.51.100.1:80", Script::Connect(3 * MS));
+    let won = run(race(
+        &dial,
+        with_locals(&["192.0.2.10", "192.0.2.20"]),
+        "198.51.100.1:80",
+    ))
+    .await
+    .expect("connects");
+    assert_eq!(locals_of(&won.report), ["192.0.2.10"]);
+    assert_eq!(won.report.elapsed(), 3 * MS);
+}
+
+/// A remote that no listed local address can reach is reported, not silently dropped; a local
+/// address that cannot be bound still gets its attempts, which report the error.
+#[tokio::test(start_paused = true)]
+async fn unreachable_pairs_are_reported() {
+    let dial = ScriptedDial::new(&[])
+        .from("192.0.2.99", "198.51.100.1:80", Script::SetupError)
+        .from("192.0.2.10", "198.51.100.1:80", Script::Connect(MS));
+    let won = run(race(
+        &dial,
+        with_locals(&["192.0.2.99", "192.0.2.10"]),
+        ["[2001:db8::1]:80", "198.51.100.1:80"],
+    ))
+    .await
+    .expect("connects");
+    let skipped = won.report.skipped();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].remote().to_string(), "[2001:db8::1]:80");
+    assert_eq!(
+        skipped[0].to_string(),
+        "[2001:db8::1]:80 skipped: no local address can reach it (no local address of its family (IPv6))"
+    );
+    assert_eq!(locals_of(&won.report), ["192.0.2.99", "192.0.2.10"]);
+    assert_eq!(won.report.attempts()[0].outcome(), Outcome::Error);
+}
+
+/// RFC 8305 §5 history: with IPv6 blackholed, the first connect pays one attempt delay, the
+/// second tries the IPv4 winner first and takes its connect time alone; after the history
+/// expires, IPv6 is tried first again (and found again when it has recovered).
+#[tokio::test(start_paused = true)]
+async fn history_makes_the_second_connect_as_fast_as_ipv4() {
+    let history = Arc::new(History::new(16, Duration::from_secs(600)));
+    let targets = ["[2001:db8::1]:80", "192.0.2.1:80"];
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(20 * MS))]);
+    let first = run(remembering(&dial, ranked(), targets, Some(history.clone())))
+        .await
+        .expect("IPv4 connects");
+    assert_eq!(first.report.elapsed(), 270 * MS);
+    assert_eq!(first.report.favoured(), None);
+    let second = run(remembering(&dial, ranked(), targets, Some(history.clone())))
+        .await
+        .expect("IPv4 connects");
+    assert_eq!(second.report.elapsed(), 20 * MS);
+    assert_eq!(
+        second.report.favoured().map(|a| a.to_string()).as_deref(),
+        Some("192.0.2.1:80")
+    );
+    assert_eq!(order(&second.report), ["192.0.2.1:80"]);
+
+    // IPv6 recovers; while the lesson holds, IPv4 still goes first but IPv6 follows after the
+    // learned delay (twice 20 ms, clamped to 100 ms).
+    let recovered = ScriptedDial::new(&[
+        ("[2001:db8::1]:80", Script::Connect(5 * MS)),
+        ("192.0.2.1:80", Script::Hang),
+    ]);
+    let third = run(remembering(
+        &recovered,
+        ranked(),
+        targets,
+        Some(history.clone()),
+    ))
+    .await
+    .expect("IPv6 connects");
+    assert_eq!(
+        timeline(&third.report),
+        [
+            row("192.0.2.1:80", 0, 105, Outcome::Lost),
+            row("[2001:db8::1]:80", 100, 105, Outcome::Connected),
+        ]
+    );
+    // IPv6 won: it is the favourite now, which is also its natural place.
+    let fourth = run(remembering(&recovered, ranked(), targets, Some(history)))
+        .await
+        .expect("IPv6 connects");
+    assert_eq!(order(&fourth.report), ["[2001:db8::1]:80"]);
+    assert_eq!(fourth.report.elapsed(), 5 * MS);
+}
+
+/// History entries expire: after the TTL the natural order comes back.
+#[tokio::test(start_paused = true)]
+async fn history_expires() {
+    let history = Arc::new(History::new(16, Duration::from_secs(60)));
+    let targets = ["[2001:db8::1]:80", "192.0.2.1:80"];
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(20 * MS))]);
+    run(remembering(&dial, ranked(), targets, Some(history.clone())))
+        .await
+        .expect("IPv4 connects");
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let later = run(remembering(&dial, ranked(), targets, Some(history)))
+        .await
+        .expect("IPv4 connects");
+    assert_eq!(later.report.favoured(), None);
+    assert_eq!(later.report.elapsed(), 270 * MS);
 }

@@ -1,0 +1,199 @@
+//! What earlier races to the same targets learned: which pair won and how fast (RFC 8305 §5).
+//!
+//! The next connect to the same targets tries the last winner first, still racing the rest, so a
+//! host whose IPv6 is broken costs one attempt delay once, not at every connect. An entry expires
+//! a fixed time after its winner first took the lead, however often it wins since, so that a
+//! family that recovered gets its turn at the front again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::MIN_ATTEMPT_DELAY;
+use crate::dial::Pair;
+use crate::target::Target;
+
+/// RFC 8305 §5 recommends no attempt delay under 100 ms, even when history says the path is fast.
+const MIN_LEARNED_DELAY: Duration = Duration::from_millis(100);
+
+/// What one target list's last race taught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lesson {
+    /// The pair that won.
+    pub(crate) winner: Pair,
+    /// How long its connect took.
+    pub(crate) connect_time: Duration,
+    /// When this pair first won (expiry counts from here).
+    since: Instant,
+    /// When it last won (the least recently used entry goes first when full).
+    used: Instant,
+}
+
+/// A bounded, expiring map from target lists to lessons, shared by a connector's clones.
+#[derive(Debug)]
+pub(crate) struct History {
+    lessons: Mutex<HashMap<Vec<Target>, Lesson>>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl History {
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> History {
+        History {
+            lessons: Mutex::new(HashMap::new()),
+            capacity,
+            ttl,
+        }
+    }
+
+    /// The lesson for these targets, unless it expired (then it is forgotten).
+    pub(crate) fn recall(&self, targets: &[Target], now: Instant) -> Option<Lesson> {
+        let mut lessons = self.lessons.lock().ok()?;
+        let lesson = *lessons.get(targets)?;
+        if now.saturating_duration_since(lesson.since) >= self.ttl {
+            lessons.remove(targets);
+            return None;
+        }
+        Some(lesson)
+    }
+
+    /// Records a race's winner.
+    pub(crate) fn learn(
+        &self,
+        targets: &[Target],
+        winner: Pair,
+        connect_time: Duration,
+        now: Instant,
+    ) {
+        let Ok(mut lessons) = self.lessons.lock() else {
+            return;
+        };
+        if let Some(lesson) = lessons.get_mut(targets) {
+            if lesson.winner != winner {
+                lesson.winner = winner;
+                lesson.since = now;
+            }
+            lesson.connect_time = connect_time;
+            lesson.used = now;
+            return;
+        }
+        if lessons.len() >= self.capacity {
+            let oldest = lessons
+                .iter()
+                .min_by_key(|(_, lesson)| lesson.used)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                lessons.remove(&oldest);
+            }
+        }
+        lessons.insert(
+            targets.to_vec(),
+            Lesson {
+                winner,
+                connect_time,
+                since: now,
+                used: now,
+            },
+        );
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lessons
+            .lock()
+            .map(|lessons| lessons.len())
+            .unwrap_or(0)
+    }
+}
+
+impl Lesson {
+    /// The attempt delay for a race that starts with this lesson's winner: twice its last connect
+    /// time, so a winner that has become slow or dead is given up on sooner, but never under
+    /// 100 ms (RFC 8305 §5's recommended minimum; 10 ms if the configured delay is lower) nor
+    /// over the configured delay.
+    pub(crate) fn attempt_delay(&self, configured: Duration) -> Duration {
+        let floor = MIN_LEARNED_DELAY.min(configured).max(MIN_ATTEMPT_DELAY);
+        self.connect_time
+            .saturating_mul(2)
+            .clamp(floor, configured.max(floor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(list: &[&str]) -> Vec<Target> {
+        list.iter()
+            .map(|t| t.parse().expect("test target"))
+            .collect()
+    }
+
+    fn pair(remote: &str) -> Pair {
+        Pair {
+            local: None,
+            remote: remote.parse().expect("test address"),
+        }
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lesson_expires_counted_from_when_its_winner_took_the_lead() {
+        let history = History::new(8, 600 * MS);
+        let key = targets(&["db.example:5432"]);
+        let start = Instant::now();
+        history.learn(&key, pair("192.0.2.1:5432"), 5 * MS, start);
+        // Winning again does not push the expiry back...
+        history.learn(&key, pair("192.0.2.1:5432"), 5 * MS, start + 500 * MS);
+        assert!(history.recall(&key, start + 599 * MS).is_some());
+        assert!(history.recall(&key, start + 600 * MS).is_none());
+        // ...and an expired lesson is forgotten.
+        assert_eq!(history.len(), 0);
+        // A different winner starts a new lead.
+        history.learn(&key, pair("192.0.2.1:5432"), 5 * MS, start + 700 * MS);
+        history.learn(&key, pair("[2001:db8::1]:5432"), 5 * MS, start + 900 * MS);
+        assert_eq!(
+            history.recall(&key, start + 1400 * MS).map(|l| l.winner),
+            Some(pair("[2001:db8::1]:5432"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn history_is_bounded_and_drops_the_least_recently_used() {
+        let history = History::new(2, Duration::from_secs(60));
+        let now = Instant::now();
+        let (a, b, c) = (
+            targets(&["a.example:1"]),
+            targets(&["b.example:1"]),
+            targets(&["c.example:1"]),
+        );
+        history.learn(&a, pair("192.0.2.1:1"), MS, now);
+        history.learn(&b, pair("192.0.2.2:1"), MS, now + MS);
+        history.learn(&a, pair("192.0.2.1:1"), MS, now + 2 * MS);
+        history.learn(&c, pair("192.0.2.3:1"), MS, now + 3 * MS);
+        assert_eq!(history.len(), 2);
+        assert!(history.recall(&b, now + 4 * MS).is_none());
+        assert!(history.recall(&a, now + 4 * MS).is_some());
+        assert!(history.recall(&c, now + 4 * MS).is_some());
+    }
+
+    /// RFC 8305 §5: a learned attempt delay stays within 100 ms and the configured delay.
+    #[test]
+    fn the_learned_delay_is_clamped() {
+        let lesson = |connect_time| Lesson {
+            winner: pair("192.0.2.1:1"),
+            connect_time,
+            since: Instant::now(),
+            used: Instant::now(),
+        };
+        let configured = 250 * MS;
+        assert_eq!(lesson(MS).attempt_delay(configured), 100 * MS);
+        assert_eq!(lesson(80 * MS).attempt_delay(configured), 160 * MS);
+        assert_eq!(lesson(900 * MS).attempt_delay(configured), 250 * MS);
+        assert_eq!(lesson(MS).attempt_delay(30 * MS), 30 * MS);
+        assert_eq!(lesson(Duration::ZERO).attempt_delay(10 * MS), 10 * MS);
+    }
+}

@@ -1,0 +1,575 @@
+//! hyper integration (feature `hyper`): a [`Connector`] is a `tower_service::Service<http::Uri>`,
+//! the connector hyper-util's client and TLS wrappers such as hyper-rustls take.
+//!
+//! # With hyper
+//!
+//! Hand a [`Connector`] to hyper-util's legacy client where it would take its own
+//! `HttpConnector`. Every new connection is then raced over every address of the URI's host, under
+//! the connector's one deadline. Each response carries a [`ConnectInfo`] in its extensions: the
+//! local and remote address of the connection it came over, and the [`Report`] of the race that
+//! made that connection (a response over a reused, pooled connection carries that connection's
+//! report).
+//!
+//! ```no_run
+//! use connect_by_list::{ConnectError, ConnectInfo, Connector};
+//! use http_body_util::Empty;
+//! use hyper::body::Bytes;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use std::time::Duration;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let connector = Connector::builder().timeout(Duration::from_secs(5)).build()?;
+//! let client: Client<Connector, Empty<Bytes>> =
+//!     Client::builder(TokioExecutor::new()).build(connector);
+//!
+//! match client.get("http://example.com/".parse()?).await {
+//!     Ok(response) => {
+//!         if let Some(info) = response.extensions().get::<ConnectInfo>() {
+//!             println!("{} over {}", response.status(), info.remote_addr());
+//!             print!("{}", info.report().timeline());
+//!         }
+//!     }
+//!     // A connect that failed keeps every attempt: the client error's source is the
+//!     // `ConnectError`.
+//!     Err(error) => {
+//!         let source = std::error::Error::source(&error);
+//!         match source.and_then(|source| source.downcast_ref::<ConnectError>()) {
+//!             Some(connect) => print!("{}", connect.report().timeline()),
+//!             None => println!("request failed: {error}"),
+//!         }
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! For HTTPS, wrap the connector with a TLS connector such as hyper-rustls's
+//! `HttpsConnectorBuilder::wrap_connector` (or hyper-tls's `HttpsConnector::new_with_connector`).
+//! The TCP part, and so the race and the report, stay this crate's:
+//!
+//! ```no_run
+//! # use connect_by_list::Connector;
+//! # use http_body_util::Empty;
+//! # use hyper::body::Bytes;
+//! # use hyper_util::client::legacy::Client;
+//! # use hyper_util::rt::TokioExecutor;
+//! # fn run(connector: Connector, tls: rustls::ClientConfig) {
+//! // `tls` holds the trust roots, for example from rustls-native-certs or webpki-roots.
+//! let https = hyper_rustls::HttpsConnectorBuilder::new()
+//!     .with_tls_config(tls)
+//!     .https_or_http()
+//!     .enable_http1()
+//!     .wrap_connector(connector);
+//! let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+//! # drop(client);
+//! # }
+//! ```
+//!
+//! # Which URIs
+//!
+//! The connector uses the URI's scheme, host and port, nothing else. The host is a name (resolved
+//! by the connector's [`Resolve`](crate::Resolve)r), an IPv4 literal, or a bracketed IPv6 literal
+//! (`http://[2001:db8::7]:8080/`). The port is the URI's, or 80 for `http` and 443 for `https`.
+//! A URI with no host, no scheme, or a scheme other than `http` and `https` fails with
+//! [`ErrorKind::InvalidTarget`](crate::ErrorKind::InvalidTarget) before anything is resolved or
+//! opened, and the error names the part of the URI at fault. [`UriConnector`] takes other schemes
+//! too.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::Uri;
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::connect::{Connected, Connection as HyperConnection};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+use crate::connector::{Connecting, Connection, Connector};
+use crate::error::ConnectError;
+use crate::report::Report;
+use crate::target::{InvalidTarget, Target};
+
+/// Connects hyper to the first reachable address of a URI's host.
+///
+/// The same as `Service<Uri>` for [`Connector`], with a choice of which URI schemes it takes:
+/// `http` and `https` by default, any scheme with [`UriConnector::allow_any_scheme`]. That policy
+/// is about URIs, not about connecting, so it lives here and not in the [`Connector`]'s settings.
+///
+/// ```
+/// use connect_by_list::{Connector, UriConnector};
+///
+/// // For a client that also speaks, say, `ws://` and `redis://` URIs through hyper or tower.
+/// let connector = UriConnector::new(Connector::new()).allow_any_scheme(true);
+/// # drop(connector);
+/// ```
+#[derive(Clone, Debug)]
+pub struct UriConnector {
+    connector: Connector,
+    any_scheme: bool,
+}
+
+impl UriConnector {
+    /// Wraps a connector; it takes `http` and `https` URIs only.
+    pub fn new(connector: Connector) -> UriConnector {
+        UriConnector {
+            connector,
+            any_scheme: false,
+        }
+    }
+
+    /// Whether URIs of any scheme are taken, not only `http` and `https`. A URI whose scheme has
+    /// no default port (80 for `http` and `ws`, 443 for `https` and `wss`) must then name its
+    /// port, and a URI without a scheme is taken when it names its port (`host:port`, the form
+    /// of a `CONNECT` request).
+    ///
+    /// Default is false: `http` and `https` only.
+    pub fn allow_any_scheme(mut self, allow: bool) -> UriConnector {
+        self.any_scheme = allow;
+        self
+    }
+
+    /// The connector it connects with.
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+}
+
+impl From<Connector> for UriConnector {
+    fn from(connector: Connector) -> UriConnector {
+        UriConnector::new(connector)
+    }
+}
+
+impl Service<Uri> for UriConnector {
+    type Response = HttpStream;
+    type Error = ConnectError;
+    type Future = UriConnecting;
+
+    /// Always ready: every call makes its own sockets.
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> UriConnecting {
+        connect_uri(&self.connector, &uri, self.any_scheme)
+    }
+}
+
+/// Connects to the host of an `http` or `https` URI: what hyper-util's client calls for every
+/// new connection. [`UriConnector`] takes other schemes too.
+///
+/// ```no_run
+/// use connect_by_list::{ConnectInfo, Connector};
+/// use http_body_util::Empty;
+/// use hyper::body::Bytes;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let client: Client<Connector, Empty<Bytes>> =
+///     Client::builder(TokioExecutor::new()).build(Connector::new());
+/// let response = client.get("http://example.com/".parse()?).await?;
+/// let info = response.extensions().get::<ConnectInfo>();
+/// println!("{} over {:?}", response.status(), info.map(ConnectInfo::remote_addr));
+/// # Ok(())
+/// # }
+/// ```
+impl Service<Uri> for Connector {
+    type Response = HttpStream;
+    type Error = ConnectError;
+    type Future = UriConnecting;
+
+    /// Always ready: every call makes its own sockets.
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> UriConnecting {
+        connect_uri(self, &uri, false)
+    }
+}
+
+fn connect_uri(connector: &Connector, uri: &Uri, any_scheme: bool) -> UriConnecting {
+    let state = match target_of(uri, any_scheme) {
+        Ok(target) => UriState::Connecting(connector.connect(target)),
+        Err(invalid) => UriState::Refused(Some(ConnectError::from_invalid_target(invalid))),
+    };
+    UriConnecting { state }
+}
+
+/// The target a URI names: its host, and its port or its scheme's default.
+fn target_of(uri: &Uri, any_scheme: bool) -> Result<Target, InvalidTarget> {
+    let refuse = |reason: String| InvalidTarget::new(format!("{:?}", shown(uri)), reason);
+    let host = match uri.host() {
+        Some("") => return Err(refuse("URI has an empty host".into())),
+        Some(host) => host,
+        None => {
+            return Err(refuse(
+                "URI has no host (expected an absolute URI such as http://host/)".into(),
+            ))
+        }
+    };
+    let scheme = uri.scheme_str();
+    let default_port = match scheme.map(str::to_ascii_lowercase).as_deref() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        Some("ws") if any_scheme => Some(80),
+        Some("wss") if any_scheme => Some(443),
+        Some(_) if any_scheme => None,
+        None if any_scheme => None,
+        Some(other) => {
+            return Err(refuse(format!(
+                "URI scheme {other:?} is not http or https (UriConnector::allow_any_scheme takes others)"
+            )))
+        }
+        None => {
+            return Err(refuse(
+                "URI has no scheme (expected http:// or https://)".into(),
+            ))
+        }
+    };
+    let port = match (uri.port_u16(), default_port) {
+        (Some(0), _) => {
+            return Err(refuse(
+                "URI port 0 cannot be connected to (use 1-65535)".into(),
+            ))
+        }
+        (Some(port), _) | (None, Some(port)) => port,
+        (None, None) => {
+            return Err(refuse(match scheme {
+                Some(scheme) => {
+                    format!("URI has no port, and scheme {scheme:?} has no default port")
+                }
+                None => "URI has no port, and no scheme to take a default port from".into(),
+            }))
+        }
+    };
+    Target::new(host, port).map_err(|invalid| refuse(format!("URI host: {}", invalid.reason())))
+}
+
+/// The URI as errors show it: scheme, host and port. User info, path and query are left out: the
+/// connect does not use them, and they may hold secrets that should not reach logs.
+fn shown(uri: &Uri) -> String {
+    let mut text = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        text.push_str(scheme);
+        text.push_str("://");
+    }
+    match uri.host() {
+        Some(host) => {
+            text.push_str(host);
+            if let Some(port) = uri.port() {
+                text.push(':');
+                text.push_str(port.as_str());
+            }
+        }
+        None => text.push_str(uri.path()),
+    }
+    text
+}
+
+/// The future of `Service<Uri>::call` on a [`Connector`] or [`UriConnector`]: an [`HttpStream`],
+/// or a [`ConnectError`] with every attempt.
+///
+/// `Send` and `Unpin`, as hyper-util's client requires. Dropping it closes every socket it opened.
+#[must_use = "futures do nothing unless polled"]
+pub struct UriConnecting {
+    state: UriState,
+}
+
+enum UriState {
+    Refused(Option<ConnectError>),
+    Connecting(Connecting),
+}
+
+impl fmt::Debug for UriConnecting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.state {
+            UriState::Refused(error) => f.debug_tuple("UriConnecting").field(error).finish(),
+            UriState::Connecting(connecting) => {
+                f.debug_tuple("UriConnecting").field(connecting).finish()
+            }
+        }
+    }
+}
+
+impl Future for UriConnecting {
+    type Output = Result<HttpStream, ConnectError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            UriState::Refused(error) => match error.take() {
+                Some(error) => Poll::Ready(Err(error)),
+                None => panic!("UriConnecting polled after it completed"),
+            },
+            UriState::Connecting(connecting) => Pin::new(connecting)
+                .poll(cx)
+                .map(|result| result.map(HttpStream::new)),
+        }
+    }
+}
+
+/// Where a connection made by a [`Connector`] for hyper goes, and how the race that made it ran.
+///
+/// hyper-util's client puts it in the extensions of every response (this crate cannot make
+/// hyper-util's own `HttpInfo`, whose fields are private; this carries the same addresses and the
+/// report):
+///
+/// ```
+/// use connect_by_list::ConnectInfo;
+///
+/// fn show<B>(response: &http::Response<B>) {
+///     if let Some(info) = response.extensions().get::<ConnectInfo>() {
+///         println!("from {} to {}", info.local_addr(), info.remote_addr());
+///         println!("{}", info.report());
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectInfo {
+    local: SocketAddr,
+    remote: SocketAddr,
+    report: Arc<Report>,
+}
+
+impl ConnectInfo {
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The remote address connected to: the address of the race's winner.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Every attempt of the race that made the connection, the winner included.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+}
+
+/// A connected TCP stream for hyper: what `Service<Uri>` on a [`Connector`] gives.
+///
+/// It implements hyper's `Read` and `Write` (and Tokio's `AsyncRead` and `AsyncWrite`, for use
+/// outside hyper), and hyper-util's `Connection`, whose `Connected` carries a [`ConnectInfo`] as
+/// its extra.
+#[derive(Debug)]
+pub struct HttpStream {
+    io: TokioIo<TcpStream>,
+    info: ConnectInfo,
+}
+
+impl HttpStream {
+    fn new(connection: Connection) -> HttpStream {
+        let local = connection.local_addr();
+        let remote = connection.peer_addr();
+        let (stream, report) = connection.into_parts();
+        HttpStream {
+            io: TokioIo::new(stream),
+            info: ConnectInfo {
+                local,
+                remote,
+                report: Arc::new(report),
+            },
+        }
+    }
+
+    /// The addresses and the report of the race.
+    pub fn info(&self) -> &ConnectInfo {
+        &self.info
+    }
+
+    /// The TCP stream.
+    pub fn get_ref(&self) -> &TcpStream {
+        self.io.inner()
+    }
+
+    /// Takes the TCP stream, dropping the report.
+    pub fn into_inner(self) -> TcpStream {
+        self.io.into_inner()
+    }
+}
+
+impl HyperConnection for HttpStream {
+    fn connected(&self) -> Connected {
+        Connected::new().extra(self.info.clone())
+    }
+}
+
+impl Read for HttpStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl Write for HttpStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Write::poll_write(Pin::new(&mut self.io), cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Write::poll_flush(Pin::new(&mut self.io), cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Write::poll_shutdown(Pin::new(&mut self.io), cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        Write::is_write_vectored(&self.io)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Write::poll_write_vectored(Pin::new(&mut self.io), cx, bufs)
+    }
+}
+
+impl AsyncRead for HttpStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(self.io.inner_mut()).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for HttpStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self.io.inner_mut()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.io.inner_mut()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.io.inner_mut()).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.inner().is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self.io.inner_mut()).poll_write_vectored(cx, bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(uri: &str) -> Result<String, String> {
+        let uri: Uri = uri.parse().expect("test URI");
+        target_of(&uri, false)
+            .map(|target| target.to_string())
+            .map_err(|invalid| invalid.to_string())
+    }
+
+    fn any_scheme(uri: &str) -> Result<String, String> {
+        let uri: Uri = uri.parse().expect("test URI");
+        target_of(&uri, true)
+            .map(|target| target.to_string())
+            .map_err(|invalid| invalid.to_string())
+    }
+
+    #[test]
+    fn ports_come_from_the_uri_or_its_scheme() {
+        assert_eq!(target("http://example.com/"), Ok("example.com:80".into()));
+        assert_eq!(target("https://example.com/"), Ok("example.com:443".into()));
+        assert_eq!(target("HTTPS://example.com"), Ok("example.com:443".into()));
+        assert_eq!(
+            target("http://example.com:8080/x"),
+            Ok("example.com:8080".into())
+        );
+        assert_eq!(
+            target("https://example.com:80"),
+            Ok("example.com:80".into())
+        );
+        assert_eq!(target("http://127.0.0.1/"), Ok("127.0.0.1:80".into()));
+        assert_eq!(target("https://[::1]/"), Ok("[::1]:443".into()));
+        assert_eq!(
+            target("http://[2001:db8::7]:81/"),
+            Ok("[2001:db8::7]:81".into())
+        );
+        assert_eq!(
+            target("http://user:pw@example.com/"),
+            Ok("example.com:80".into())
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_uri_part() {
+        let refused = |uri: &str| target(uri).expect_err(uri);
+        assert_eq!(
+            refused("/only/a/path"),
+            "invalid target \"/only/a/path\": URI has no host (expected an absolute URI such as http://host/)"
+        );
+        assert_eq!(
+            refused("ftp://example.com/file"),
+            "invalid target \"ftp://example.com\": URI scheme \"ftp\" is not http or https (UriConnector::allow_any_scheme takes others)"
+        );
+        assert!(refused("example.com:80").contains("URI has no scheme"));
+        assert!(refused("http://example.com:0/").contains("URI port 0"));
+        assert!(refused("http://a..b/").contains("URI host: host \"a..b\" has an empty label"));
+        assert!(refused("http://127.1/").contains("URI host"));
+    }
+
+    #[test]
+    fn errors_leave_out_user_info_path_and_query() {
+        let error = target("ftp://user:secret@example.com:21/path?token=secret")
+            .expect_err("ftp is refused");
+        assert!(!error.contains("secret"), "{error}");
+        assert!(error.contains("\"ftp://example.com:21\""), "{error}");
+    }
+
+    #[test]
+    fn any_scheme_needs_a_port_where_the_scheme_has_none() {
+        assert_eq!(any_scheme("ws://example.com/"), Ok("example.com:80".into()));
+        assert_eq!(
+            any_scheme("wss://example.com/"),
+            Ok("example.com:443".into())
+        );
+        assert_eq!(any_scheme("redis://db:6379"), Ok("db:6379".into()));
+        assert_eq!(
+            any_scheme("example.com:8443"),
+            Ok("example.com:8443".into())
+        );
+        assert!(any_scheme("redis://db/")
+            .expect_err("no port")
+            .contains("scheme \"redis\" has no default port"));
+        assert!(any_scheme("/path")
+            .expect_err("no host")
+            .contains("no host"));
+    }
+}
