@@ -6,23 +6,37 @@
 //! TARGET               host:port, [IPv6]:port or IP:port
 //! --timeout MS         one deadline for the whole connect
 //! --attempt-delay MS   wait before starting the next attempt (default 250)
+//! --local ADDR|all     connect from this local address (repeatable), or from every
+//!                      address of every interface that is up
+//! --deny-private       refuse loopback, private, link-local, ... destinations (SSRF policy)
+//! --plan               resolve and rank, print the attempts in order, connect nothing
+//! --repeat N           connect N times with one connector (closing each stream) and print
+//!                      min / median / p99 / max connect time, failures and winning peers
 //! --json               print exactly one JSON object on stdout
 //! ```
 //!
 //! Exit status: 0 connected, 1 could not connect, 2 bad arguments or targets.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use connect_by_list::{Attempt, ConnectError, Connection, Connector, Report};
+use connect_by_list::{AddressFilter, Attempt, ConnectError, Connection, Connector, Report};
 use serde_json::{json, Value};
 
-const USAGE: &str = "usage: connect [--timeout MS] [--attempt-delay MS] [--json] TARGET...";
+const USAGE: &str = "usage: connect [--timeout MS] [--attempt-delay MS] [--local ADDR|all]... \
+[--deny-private] [--plan | --repeat N] [--json] TARGET...";
 
 #[derive(Debug, Default)]
 struct Options {
     timeout: Option<Duration>,
     attempt_delay: Option<Duration>,
+    locals: Vec<IpAddr>,
+    all_locals: bool,
+    deny_private: bool,
+    plan: bool,
+    repeat: Option<u32>,
     json: bool,
     targets: Vec<String>,
 }
@@ -44,6 +58,25 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
             "--timeout" => options.timeout = Some(millis("--timeout")?),
             "--attempt-delay" => options.attempt_delay = Some(millis("--attempt-delay")?),
             "--json" => options.json = true,
+            "--plan" => options.plan = true,
+            "--deny-private" => options.deny_private = true,
+            "--local" => match args.next().as_deref() {
+                Some("all") => options.all_locals = true,
+                Some(text) => options.locals.push(
+                    text.parse()
+                        .map_err(|_| format!("--local {text:?}: not an IP address or \"all\""))?,
+                ),
+                None => return Err("--local needs an IP address or \"all\"".to_string()),
+            },
+            "--repeat" => {
+                let value = args.next().ok_or("--repeat needs a count")?;
+                let runs: u32 = value
+                    .parse()
+                    .ok()
+                    .filter(|runs| *runs > 0)
+                    .ok_or_else(|| format!("--repeat {value:?}: not a count of 1 or more"))?;
+                options.repeat = Some(runs);
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             "--" => options.targets.extend(args.by_ref()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
@@ -52,6 +85,12 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     }
     if options.targets.is_empty() {
         return Err("no TARGET given".to_string());
+    }
+    if options.plan && options.repeat.is_some() {
+        return Err("--plan and --repeat do not go together".to_string());
+    }
+    if options.all_locals && !options.locals.is_empty() {
+        return Err("--local all and --local ADDR do not go together".to_string());
     }
     Ok(options)
 }
@@ -63,6 +102,14 @@ fn connector(options: &Options) -> Result<Connector, String> {
     }
     if let Some(delay) = options.attempt_delay {
         builder = builder.attempt_delay(delay);
+    }
+    if options.all_locals {
+        builder = builder.local_addrs_from_interfaces();
+    } else if !options.locals.is_empty() {
+        builder = builder.local_addrs(options.locals.iter().copied());
+    }
+    if options.deny_private {
+        builder = builder.address_filter(AddressFilter::deny_non_public());
     }
     builder.build().map_err(|error| error.to_string())
 }
@@ -107,8 +154,137 @@ fn report_json(
             "host": f.host(),
             "error": f.error().to_string(),
         })).collect::<Vec<_>>(),
+        "skipped": skipped_json(report),
+        "favoured": report.favoured().map(|a| a.to_string()),
         "not_tried": report.not_tried(),
     })
+}
+
+fn skipped_json(report: &Report) -> Vec<Value> {
+    report
+        .skipped()
+        .iter()
+        .map(|s| {
+            json!({
+                "remote": s.remote().to_string(),
+                "host": s.host(),
+                "reason": s.reason().as_str(),
+                "detail": s.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `--plan`: the ordered attempts, with each destination's source address.
+async fn show_plan(connector: &Connector, options: &Options) -> ExitCode {
+    let planned = match connector.plan(&options.targets).await {
+        Ok(planned) => planned,
+        Err(error) => {
+            if let Some(invalid) = error.invalid_target() {
+                eprintln!("connect: {invalid}");
+                return ExitCode::from(2);
+            }
+            if options.json {
+                println!(
+                    "{}",
+                    json!({"plan": [], "error": error.to_string(), "skipped": skipped_json(error.report())})
+                );
+            } else {
+                println!("nothing to try: {error}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let rows: Vec<Value> = planned
+        .attempts()
+        .iter()
+        .map(|a| {
+            json!({
+                "local": a.local().map(|l| l.to_string()),
+                "remote": a.remote().to_string(),
+                "source": a.source().map(|s| s.to_string()),
+                "host": a.host(),
+            })
+        })
+        .collect();
+    if options.json {
+        let skipped = skipped_json(planned.report());
+        println!("{}", json!({"plan": rows, "skipped": skipped}));
+    } else {
+        println!("{:>3}  {:<46} {:<46} source", "#", "remote", "local");
+        for (i, a) in planned.attempts().iter().enumerate() {
+            let local = a.local().map_or("-".to_string(), |l| l.to_string());
+            let source = a.source().map_or("no route".to_string(), |s| s.to_string());
+            println!(
+                "{:>3}  {:<46} {:<46} {source}",
+                i + 1,
+                a.remote().to_string(),
+                local
+            );
+        }
+        for failure in planned.report().resolve_failures() {
+            println!("     {failure}");
+        }
+        for skipped in planned.report().skipped() {
+            println!("     {skipped}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--repeat N`: connect N times in sequence and summarize.
+async fn repeat(connector: &Connector, options: &Options, runs: u32) -> ExitCode {
+    let mut times = Vec::new();
+    let mut failed = 0u32;
+    let mut peers: BTreeMap<String, u32> = BTreeMap::new();
+    for _ in 0..runs {
+        let clock = Instant::now();
+        match connector.connect(&options.targets).await {
+            Ok(connection) => {
+                times.push(clock.elapsed());
+                *peers.entry(connection.peer_addr().to_string()).or_default() += 1;
+            }
+            Err(error) => {
+                if let Some(invalid) = error.invalid_target() {
+                    eprintln!("connect: {invalid}");
+                    return ExitCode::from(2);
+                }
+                failed += 1;
+            }
+        }
+    }
+    times.sort();
+    // Nearest-rank percentile over the successful connects.
+    let pick = |p: f64| -> Option<f64> {
+        let last = times.len().checked_sub(1)?;
+        let rank = ((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1;
+        times.get(rank.min(last)).map(|d| ms(*d))
+    };
+    let (min, median, p99, max) = (pick(0.0), pick(0.5), pick(0.99), pick(1.0));
+    if options.json {
+        println!(
+            "{}",
+            json!({"runs": runs, "failed": failed, "min_ms": min, "median_ms": median,
+                   "p99_ms": p99, "max_ms": max, "peers": peers})
+        );
+    } else {
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}ms"));
+        println!(
+            "{runs} connects, {failed} failed: min {} median {} p99 {} max {}",
+            show(min),
+            show(median),
+            show(p99),
+            show(max)
+        );
+        for (peer, count) in &peers {
+            println!("  {count:>6}  {peer}");
+        }
+    }
+    if failed == runs {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 #[tokio::main]
@@ -127,6 +303,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if options.plan {
+        return show_plan(&connector, &options).await;
+    }
+    if let Some(runs) = options.repeat {
+        return repeat(&connector, &options, runs).await;
+    }
     let clock = Instant::now();
     let result = connector.connect(&options.targets).await;
     let elapsed = clock.elapsed();

@@ -61,6 +61,31 @@ impl Connector {
         Builder::default()
     }
 
+    /// The defaults, with this resolver (infallible: the defaults are valid).
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn with_resolver(resolver: impl crate::Resolve) -> Connector {
+        Connector::from_config(Config {
+            resolver: Arc::new(resolver),
+            ..Config::default()
+        })
+    }
+
+    /// Resolves, filters and ranks like a connect, without connecting and without looking up
+    /// routes that ranking does not need: the order alone.
+    #[cfg(feature = "reqwest")]
+    pub(crate) async fn order(&self, target: crate::Target) -> Result<Planned, ConnectError> {
+        let dial = TcpDial {
+            options: self.config.socket.clone(),
+        };
+        let mut race = Race::new(
+            dial,
+            self.config.clone(),
+            vec![target],
+            self.history.clone(),
+        );
+        std::future::poll_fn(|cx| race.poll_plan(cx, false)).await
+    }
+
     pub(crate) fn from_config(config: Config) -> Connector {
         let history = (config.history_capacity > 0)
             .then(|| Arc::new(History::new(config.history_capacity, config.history_ttl)));
@@ -120,7 +145,7 @@ impl Connector {
             options: self.config.socket.clone(),
         };
         let mut race = Race::new(dial, self.config.clone(), targets, self.history.clone());
-        std::future::poll_fn(|cx| race.poll_plan(cx)).await
+        std::future::poll_fn(|cx| race.poll_plan(cx, true)).await
     }
 }
 

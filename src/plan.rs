@@ -216,6 +216,9 @@ impl Pairing {
         if let Err(denied) = self.filter.check(remote.ip()) {
             return Err(skip(SkipReason::Denied(denied)));
         }
+        // An IPv4-mapped address is an IPv4 destination; sockets here are never dual-stack. The
+        // filter saw it as given, so its reason names the form that hid the address.
+        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
         let candidate =
             |local: Option<SocketAddr>, rank: usize, dest: Destination, probed| Candidate {
                 pair: Pair { local, remote },

@@ -509,12 +509,16 @@ where
 impl<D: Dial> Race<D> {
     /// Resolves and ranks like a connect, then hands back the plan instead of dialing: every
     /// name's answers (or the deadline) are awaited first.
-    pub(crate) fn poll_plan(&mut self, cx: &mut Context<'_>) -> Poll<Result<Planned, ConnectError>>
+    pub(crate) fn poll_plan(
+        &mut self,
+        cx: &mut Context<'_>,
+        show_sources: bool,
+    ) -> Poll<Result<Planned, ConnectError>>
     where
         D::Stream: LocalAddr,
     {
         if !self.begun {
-            self.begin(true);
+            self.begin(show_sources);
         }
         while let Poll::Ready(Some(answer)) = self.lookups.poll_next_unpin(cx) {
             self.on_answer(answer);
@@ -547,10 +551,13 @@ impl<D: Dial> Race<D> {
         let attempts = candidates
             .into_iter()
             .map(|candidate| PlannedAttempt {
+                source: match candidate.pair.local {
+                    Some(local) if !local.ip().is_unspecified() => Some(local.ip()),
+                    _ => candidate.dest.source,
+                },
                 host: candidate.host,
                 local: candidate.pair.local,
                 remote: candidate.pair.remote,
-                source: candidate.dest.source,
             })
             .collect();
         Poll::Ready(Ok(Planned { attempts, report }))
@@ -602,8 +609,8 @@ impl PlannedAttempt {
         self.remote
     }
 
-    /// The source address the kernel would use to reach `remote` (RFC 6724's `Source(D)`, which
-    /// ranking used), or `None` when it has no route there.
+    /// The source address: the bound local address, or the one the kernel would pick to reach
+    /// `remote` (RFC 6724's `Source(D)`, which ranking used); `None` when it has no route there.
     pub fn source(&self) -> Option<IpAddr> {
         self.source
     }

@@ -353,21 +353,25 @@ impl fmt::Display for Timeline<'_> {
             .map(|(i, t)| width(i, t))
             .collect();
         let scale = format!("0ms{:>pad$}", Millis(total).to_string(), pad = BAR - 1);
-        writeln!(
-            f,
-            "{:>3}  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:<w4$}  {scale}",
-            "#",
-            titles[0],
-            titles[1],
-            titles[2],
-            titles[3],
-            titles[4],
-            w0 = w[0],
-            w1 = w[1],
-            w2 = w[2],
-            w3 = w[3],
-            w4 = w[4],
-        )?;
+        if rows.is_empty() {
+            // Nothing was attempted: only what is listed below.
+        } else {
+            writeln!(
+                f,
+                "{:>3}  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:<w4$}  {scale}",
+                "#",
+                titles[0],
+                titles[1],
+                titles[2],
+                titles[3],
+                titles[4],
+                w0 = w[0],
+                w1 = w[1],
+                w2 = w[2],
+                w3 = w[3],
+                w4 = w[4],
+            )?;
+        }
         for (number, (attempt, row)) in report.attempts.iter().zip(&rows).enumerate() {
             let (from, to) = (column(attempt.started), column(attempt.ended));
             let bar: String = (0..BAR)

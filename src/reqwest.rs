@@ -4,17 +4,22 @@
 //! # With reqwest
 //!
 //! reqwest's public API cannot replace its TCP connect; the deepest hook it offers is the name
-//! resolver. [`ReqwestResolver`] plugs in there: it asks for a name's IPv6 and IPv4 addresses at
-//! once, through this crate's [`Resolve`] trait (the system resolver by default, or your own),
-//! and hands reqwest every address in this crate's order, so that reqwest's own connect starts
-//! from the best address.
+//! resolver. [`ReqwestResolver`] plugs in there: made from a [`Connector`](crate::Connector), it
+//! resolves a name the way the connector would (IPv6 and IPv4 asked at once through its
+//! [`Resolve`]), drops what its [`AddressFilter`](crate::AddressFilter) denies (SSRF defence for
+//! names, DNS rebinding included), ranks by RFC 6724, puts the last winner first (its history)
+//! and interleaves the families, and hands reqwest the addresses in that order, so that reqwest's
+//! own connect starts from the best address.
 //!
 //! ```no_run
 //! use connect_by_list::ReqwestResolver;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let connector = connect_by_list::Connector::builder()
+//!     .address_filter(connect_by_list::AddressFilter::deny_non_public())
+//!     .build()?;
 //! let client = reqwest::Client::builder()
-//!     .dns_resolver(ReqwestResolver::system())
+//!     .dns_resolver(ReqwestResolver::from(connector))
 //!     .build()?;
 //! let response = client.get("http://example.com/").send().await?;
 //! println!("{} from {:?}", response.status(), response.remote_addr());
@@ -32,7 +37,9 @@
 //!   family's addresses, so a silent address uses up its share before the next is tried;
 //! - no report of the attempts;
 //! - a URL with an IP literal (`http://192.0.2.7/`, `http://[2001:db8::7]/`) never reaches a
-//!   resolver, so this one changes nothing for it;
+//!   resolver, so this one changes nothing for it, and its address filter does not see it;
+//! - the connector's local addresses and socket options do not apply (reqwest opens the
+//!   sockets), and what reqwest's connect learns does not feed the connector's history;
 //! - names set with `ClientBuilder::resolve` bypass it too.
 //!
 //! For full control (every address raced under one deadline, the report of every attempt in each
@@ -66,26 +73,22 @@
 //! ```
 
 use std::fmt;
-use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::SocketAddr;
 
 use ::reqwest::dns::{Addrs, Name, Resolve as ReqwestResolve, Resolving as ReqwestResolving};
 
-use crate::resolve::{Family, Resolve, SystemResolver};
-use crate::target::{Host, Target};
+use crate::connector::Connector;
+use crate::resolve::{Resolve, SystemResolver};
+use crate::target::Target;
 
-/// The most addresses taken from one name's answer, per family, as the connector's default.
-const MAX_ADDRESSES_PER_NAME: usize = 32;
-
-/// A `reqwest::dns::Resolve` that resolves both families at once and orders the addresses as this
-/// crate does. Give it to `reqwest::ClientBuilder::dns_resolver`.
+/// A `reqwest::dns::Resolve` that resolves, filters and orders a name's addresses as a
+/// [`Connector`] would. Give it to `reqwest::ClientBuilder::dns_resolver`.
 ///
 /// It starts reqwest's connect from the best address, but reqwest still connects by itself: it
 /// races at most two attempts (one per family), has no deadline but its own `connect_timeout`
 /// (divided among a family's addresses), reports no attempts, and never asks a resolver about a
 /// URL whose host is an IP literal. For all of that, use hyper-util's client with a
-/// [`Connector`](crate::Connector) (feature `hyper`).
+/// [`Connector`] (feature `hyper`).
 ///
 /// ```
 /// use connect_by_list::{Family, ReqwestResolver, Resolve, Resolving};
@@ -113,30 +116,28 @@ const MAX_ADDRESSES_PER_NAME: usize = 32;
 /// ```
 #[derive(Clone)]
 pub struct ReqwestResolver {
-    resolver: Arc<dyn Resolve>,
-    max_addresses_per_name: usize,
+    connector: Connector,
 }
 
 impl ReqwestResolver {
-    /// Resolves with `resolver`.
+    /// Resolves with `resolver`, with the connector's other defaults.
     pub fn new(resolver: impl Resolve) -> ReqwestResolver {
         ReqwestResolver {
-            resolver: Arc::new(resolver),
-            max_addresses_per_name: MAX_ADDRESSES_PER_NAME,
+            connector: Connector::with_resolver(resolver),
         }
     }
 
-    /// Resolves with the operating system's resolver ([`SystemResolver`]).
+    /// Resolves with the operating system's resolver ([`SystemResolver`]), with the connector's
+    /// other defaults.
     pub fn system() -> ReqwestResolver {
         ReqwestResolver::new(SystemResolver)
     }
+}
 
-    /// The most addresses taken from one name's answer, per family. Values under 1 count as 1.
-    ///
-    /// Default is 32, as for the connector.
-    pub fn max_addresses_per_name(mut self, max: usize) -> ReqwestResolver {
-        self.max_addresses_per_name = max.max(1);
-        self
+impl From<Connector> for ReqwestResolver {
+    /// Resolves with the connector's resolver, caps, address filter, ranking and history.
+    fn from(connector: Connector) -> ReqwestResolver {
+        ReqwestResolver { connector }
     }
 }
 
@@ -149,108 +150,42 @@ impl Default for ReqwestResolver {
 impl fmt::Debug for ReqwestResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReqwestResolver")
-            .field("resolver", &self.resolver)
-            .field("max_addresses_per_name", &self.max_addresses_per_name)
+            .field("connector", &self.connector)
             .finish()
     }
 }
 
 impl ReqwestResolve for ReqwestResolver {
     /// Resolves `name` into addresses in the order to try them, with port 0: reqwest puts in the
-    /// URL's port, or its scheme's.
+    /// URL's port, or its scheme's. When nothing is left to try, the error is the connector's
+    /// [`ConnectError`](crate::ConnectError), with every name failure and denied address.
     fn resolve(&self, name: Name) -> ReqwestResolving {
-        let resolver = self.resolver.clone();
-        let max = self.max_addresses_per_name;
+        let connector = self.connector.clone();
         let name = name.as_str().to_owned();
         Box::pin(async move {
-            let ordered = resolve_and_order(resolver.as_ref(), &name, max).await?;
-            let addrs: Addrs = Box::new(ordered.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            // Any port will do: the plan's order does not depend on it, and reqwest sets its own.
+            let target = Target::new(&name, 1).map_err(crate::ConnectError::from_invalid_target)?;
+            let planned = connector.order(target).await?;
+            let mut seen = std::collections::HashSet::new();
+            let ordered: Vec<SocketAddr> = planned
+                .attempts()
+                .iter()
+                .map(|attempt| SocketAddr::new(attempt.remote().ip(), 0))
+                .filter(|addr| seen.insert(*addr))
+                .collect();
+            let addrs: Addrs = Box::new(ordered.into_iter());
             Ok(addrs)
         })
-    }
-}
-
-/// Resolves one name and orders its addresses for connecting: both families asked at once, each
-/// answer cut to `max` addresses and rid of duplicates, then ranked and interleaved by family
-/// (RFC 8305 §4), IPv6 first.
-///
-/// Stand-in for the core's own "resolve, rank and interleave one name", which will also apply
-/// RFC 6724 ranking; this keeps each answer's order.
-async fn resolve_and_order(
-    resolver: &dyn Resolve,
-    name: &str,
-    max: usize,
-) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
-    // The same checks as every other target; reqwest may also hand over an IP literal.
-    let name = match Target::new(name, 1)?.host() {
-        Host::Ip(ip) => return Ok(vec![*ip]),
-        Host::Name(name) => name.clone(),
-    };
-    let (v6, v4) = futures_util::future::join(
-        resolver.resolve(&name, Family::V6),
-        resolver.resolve(&name, Family::V4),
-    )
-    .await;
-    let keep = |answer: Vec<IpAddr>, family: Family| {
-        let mut seen = std::collections::HashSet::new();
-        answer
-            .into_iter()
-            .filter(|ip| Family::of(*ip) == family && seen.insert(*ip))
-            .take(max)
-            .collect::<Vec<_>>()
-    };
-    let (v6, v4) = match (v6, v4) {
-        (Err(v6), Err(v4)) => {
-            return Err(io::Error::new(
-                v4.kind(),
-                format!("{name} did not resolve (IPv6: {v6}; IPv4: {v4})"),
-            )
-            .into())
-        }
-        (Ok(v6), Ok(v4)) => (keep(v6, Family::V6), keep(v4, Family::V4)),
-        // One family failing is no failure while the other has addresses.
-        (Ok(v6), Err(v4_error)) => {
-            let v6 = keep(v6, Family::V6);
-            if v6.is_empty() {
-                return Err(v4_error.into());
-            }
-            (v6, Vec::new())
-        }
-        (Err(v6_error), Ok(v4)) => {
-            let v4 = keep(v4, Family::V4);
-            if v4.is_empty() {
-                return Err(v6_error.into());
-            }
-            (Vec::new(), v4)
-        }
-    };
-    if v6.is_empty() && v4.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{name} has no IPv6 or IPv4 address"),
-        )
-        .into());
-    }
-    Ok(interleave(v6, v4))
-}
-
-/// Alternates between two lists, starting with `first`; what is left of the longer one follows.
-fn interleave(first: Vec<IpAddr>, second: Vec<IpAddr>) -> Vec<IpAddr> {
-    let mut ordered = Vec::with_capacity(first.len() + second.len());
-    let (mut first, mut second) = (first.into_iter(), second.into_iter());
-    loop {
-        match (first.next(), second.next()) {
-            (None, None) => return ordered,
-            (a, b) => ordered.extend(a.into_iter().chain(b)),
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::Resolving;
+    use crate::resolve::{Family, Resolving};
+    use crate::{AddressFilter, Connector};
     use std::collections::HashMap;
+    use std::io;
 
     /// Scripted answers per (name, family); a missing entry is an error.
     #[derive(Debug, Default)]
@@ -269,19 +204,39 @@ mod tests {
         }
     }
 
-    fn order(script: &Script, name: &str, max: usize) -> Result<Vec<String>, String> {
+    /// The caller's order, so that no route is looked up; ranking has tests of its own.
+    fn bridge(script: Script, filter: AddressFilter) -> ReqwestResolver {
+        let connector = Connector::builder()
+            .resolver(script)
+            .sort_addresses(false)
+            .address_filter(filter)
+            .build()
+            .expect("valid settings");
+        ReqwestResolver::from(connector)
+    }
+
+    fn order(bridge: &ReqwestResolver, name: &'static str) -> Result<Vec<String>, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("runtime");
+        let name: Name = name.parse().expect("a name");
         runtime
-            .block_on(resolve_and_order(script, name, max))
-            .map(|ips| ips.iter().map(IpAddr::to_string).collect())
+            .block_on(ReqwestResolve::resolve(bridge, name))
+            .map(|addrs| {
+                addrs
+                    .map(|addr| {
+                        assert_eq!(addr.port(), 0);
+                        addr.ip().to_string()
+                    })
+                    .collect()
+            })
             .map_err(|error| error.to_string())
     }
 
-    /// RFC 8305 §4: families alternate, the preferred one (IPv6) first.
+    /// RFC 8305 §4: families alternate, the preferred one (the first address's) first.
     #[test]
-    fn families_interleave_ipv6_first() {
+    fn families_interleave() {
         let script = Script(HashMap::from([
             (("a.test", Family::V6), vec!["2001:db8::1", "2001:db8::2"]),
             (
@@ -290,7 +245,7 @@ mod tests {
             ),
         ]));
         assert_eq!(
-            order(&script, "a.test", 32),
+            order(&bridge(script, AddressFilter::allow_all()), "a.test"),
             Ok(vec![
                 "2001:db8::1".into(),
                 "192.0.2.1".into(),
@@ -298,10 +253,6 @@ mod tests {
                 "192.0.2.2".into(),
                 "192.0.2.3".into()
             ])
-        );
-        assert_eq!(
-            order(&script, "a.test", 1),
-            Ok(vec!["2001:db8::1".into(), "192.0.2.1".into()])
         );
     }
 
@@ -311,7 +262,30 @@ mod tests {
             ("a.test", Family::V4),
             vec!["192.0.2.1", "192.0.2.1", "2001:db8::9"],
         )]));
-        assert_eq!(order(&script, "a.test", 32), Ok(vec!["192.0.2.1".into()]));
+        assert_eq!(
+            order(&bridge(script, AddressFilter::allow_all()), "a.test"),
+            Ok(vec!["192.0.2.1".into()])
+        );
+    }
+
+    /// The connector's address filter applies to names: a rebinding answer never reaches reqwest.
+    #[test]
+    fn the_address_filter_applies() {
+        let script = Script(HashMap::from([
+            (("a.test", Family::V6), vec!["::1"]),
+            (("a.test", Family::V4), vec!["127.0.0.1", "8.8.8.8"]),
+        ]));
+        let filter = AddressFilter::deny_non_public();
+        assert_eq!(
+            order(&bridge(script, filter.clone()), "a.test"),
+            Ok(vec!["8.8.8.8".into()])
+        );
+        let script = Script(HashMap::from([
+            (("b.test", Family::V6), vec![]),
+            (("b.test", Family::V4), vec!["169.254.169.254"]),
+        ]));
+        let error = order(&bridge(script, filter), "b.test").expect_err("denied");
+        assert!(error.contains("denied"), "{error}");
     }
 
     #[test]
@@ -320,11 +294,13 @@ mod tests {
             (("empty.test", Family::V6), vec![]),
             (("empty.test", Family::V4), vec![]),
         ]));
-        let error = order(&script, "empty.test", 32).expect_err("no address");
-        assert_eq!(error, "empty.test has no IPv6 or IPv4 address");
-        let error = order(&script, "gone.test", 32).expect_err("no answer");
+        let bridge = bridge(script, AddressFilter::allow_all());
+        let error = order(&bridge, "empty.test").expect_err("no address");
+        assert!(
+            error.contains("empty.test did not resolve (no IPv4 or IPv6 address)"),
+            "{error}"
+        );
+        let error = order(&bridge, "gone.test").expect_err("no answer");
         assert!(error.contains("gone.test did not resolve"), "{error}");
-        let error = order(&script, "a..test", 32).expect_err("bad name");
-        assert!(error.contains("empty label"), "{error}");
     }
 }

@@ -125,3 +125,91 @@ fn bad_arguments_exit_2_and_name_the_bad_part() {
         assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn plan_lists_attempts_in_order_with_sources_and_connects_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let v4 = format!("127.0.0.1:{port}");
+    let v6 = format!("[::1]:{port}");
+    let output = run(&["--plan", "--json", &v4, &v6]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let plan = json(&output);
+    let rows = plan["plan"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    // RFC 6724 rule 6: ::1 (precedence 50) before IPv4 (35), whatever the order given.
+    if support::loopback::has_ipv6_loopback() {
+        assert_eq!(rows[0]["remote"], v6.as_str());
+        assert_eq!(rows[0]["source"], "::1");
+    }
+    assert!(rows
+        .iter()
+        .any(|r| r["remote"] == v4.as_str() && r["source"] == "127.0.0.1"));
+    assert!(rows.iter().all(|r| r["local"].is_null()));
+    // Nothing connected to the listener.
+    assert!(listener.accept().is_err());
+}
+
+#[test]
+fn deny_private_refuses_a_hidden_loopback_before_sending_anything() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let hidden = format!(
+        "[::ffff:127.0.0.1]:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let output = run(&["--deny-private", "--json", &hidden]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert!(report["attempts"].as_array().unwrap().is_empty());
+    assert_eq!(report["skipped"][0]["reason"], "denied");
+    assert!(report["error"]
+        .as_str()
+        .unwrap()
+        .contains("IPv4-mapped 127.0.0.1: loopback"));
+    assert!(
+        listener.accept().is_err(),
+        "no connection reached the listener"
+    );
+}
+
+#[tokio::test]
+async fn repeat_summarizes_every_run() {
+    let live = support::loopback::live(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap()
+        .to_string();
+    let refused = Refused::new(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+    let output = run(&[
+        "--repeat",
+        "5",
+        "--json",
+        &refused.addr().to_string(),
+        &live,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let summary = json(&output);
+    assert_eq!(summary["runs"], 5);
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["peers"][live.as_str()], 5);
+    let at = |key: &str| summary[key].as_f64().unwrap();
+    assert!(at("min_ms") <= at("median_ms"));
+    assert!(at("median_ms") <= at("p99_ms"));
+    assert!(at("p99_ms") <= at("max_ms"));
+}
+
+#[tokio::test]
+async fn local_addresses_show_in_every_attempt() {
+    let live = support::loopback::live(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap()
+        .to_string();
+    let output = run(&["--local", "127.0.0.1", "--json", &live]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = json(&output);
+    let local = report["attempts"][0]["local"].as_str().unwrap();
+    assert!(local.starts_with("127.0.0.1:"), "{local}");
+    let output = run(&["--local", "nowhere", &live]);
+    assert_eq!(output.status.code(), Some(2));
+}

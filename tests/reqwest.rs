@@ -136,7 +136,7 @@ async fn a_name_without_addresses_is_a_dns_error() {
         source = error.source();
     }
     assert!(
-        chain.contains("nowhere.test has no IPv6 or IPv4 address"),
+        chain.contains("nowhere.test did not resolve (no IPv4 or IPv6 address)"),
         "{chain}"
     );
 }
