@@ -118,7 +118,7 @@ impl Connector {
                     self.history.clone(),
                 )))
             }
-            Err(invalid) => State::Invalid(Some(ConnectError::from_invalid_target(invalid))),
+            Err(invalid) => State::Invalid(invalid),
         };
         Connecting { state, span }
     }
@@ -150,7 +150,8 @@ impl Connector {
 }
 
 enum State {
-    Invalid(Option<ConnectError>),
+    /// Answers every poll with the same error (no panic if polled again).
+    Invalid(crate::target::InvalidTarget),
     Racing(Box<Race<TcpDial>>),
 }
 
@@ -179,10 +180,9 @@ impl Future for Connecting {
         let this = &mut *self;
         let _entered = this.span.enter();
         match &mut this.state {
-            State::Invalid(error) => match error.take() {
-                Some(error) => Poll::Ready(Err(error)),
-                None => panic!("Connecting polled after it completed"),
-            },
+            State::Invalid(invalid) => {
+                Poll::Ready(Err(ConnectError::from_invalid_target(invalid.clone())))
+            }
             State::Racing(race) => race.poll_race(cx).map(|result| {
                 result.map(|won| Connection {
                     stream: won.stream,

@@ -95,6 +95,8 @@ pub(crate) struct Race<D: Dial> {
     config: Arc<Config>,
     targets: Vec<Target>,
     begun: bool,
+    /// Set once the race has answered: polled again, it opens nothing more.
+    finished: bool,
     start: Instant,
     deadline: Option<Pin<Box<Sleep>>>,
     lookups: FuturesUnordered<Lookup>,
@@ -159,6 +161,7 @@ where
             dial,
             targets,
             begun: false,
+            finished: false,
             start: now,
             deadline: None,
             lookups: FuturesUnordered::new(),
@@ -428,9 +431,20 @@ where
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Won<D::Stream>, ConnectError>> {
+        if self.finished {
+            return Poll::Pending;
+        }
         if !self.begun {
             self.begin(false);
         }
+        let answer = self.step(cx);
+        if answer.is_ready() {
+            self.finished = true;
+        }
+        answer
+    }
+
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<Won<D::Stream>, ConnectError>> {
         loop {
             // One reading of the clock per turn: an attempt that starts because another failed
             // starts at the very instant the other ended.

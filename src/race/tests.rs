@@ -1046,3 +1046,19 @@ async fn history_expires() {
     assert_eq!(later.report.favoured(), None);
     assert_eq!(later.report.elapsed(), 270 * MS);
 }
+
+/// Polled again after it answered, a race opens nothing more.
+#[tokio::test(start_paused = true)]
+async fn polling_a_finished_race_opens_nothing() {
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(MS))]);
+    let mut race = race(&dial, config(), ["192.0.2.1:80", "192.0.2.2:80"]);
+    let won = std::future::poll_fn(|cx| race.poll_race(cx)).await;
+    assert!(won.is_ok());
+    let again = tokio::time::timeout(
+        Duration::from_secs(2),
+        std::future::poll_fn(|cx| race.poll_race(cx)),
+    )
+    .await;
+    assert!(again.is_err(), "a finished race stays pending");
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
+}
