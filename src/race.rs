@@ -426,7 +426,7 @@ where
         ConnectError::new(kind, self.report(now))
     }
 
-    /// Drives the race one step; see the module docs for the rules.
+    /// Drives the race: the rules are in the crate docs ("The path of one connect").
     pub(crate) fn poll_race(
         &mut self,
         cx: &mut Context<'_>,
@@ -440,6 +440,9 @@ where
         let answer = self.step(cx);
         if answer.is_ready() {
             self.finished = true;
+            // Lookups still out (a slow AAAA after IPv4 won) are dropped now, not when the
+            // caller gets round to dropping this future.
+            self.lookups.clear();
         }
         answer
     }
