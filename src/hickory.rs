@@ -305,7 +305,6 @@ mod tests {
             .await
             .expect_err("SERVFAIL");
         assert_ne!(error.kind(), io::ErrorKind::NotFound, "{error}");
-        eprintln!("MSG {error}");
         assert!(error.to_string().contains("broken.test"), "{error}");
     }
 

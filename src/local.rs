@@ -59,7 +59,13 @@ fn unusable_ipv6() -> Vec<Ipv6Addr> {
     const TENTATIVE: u32 = 0x40;
     const DEPRECATED: u32 = 0x20;
     const DADFAILED: u32 = 0x08;
-    let Ok(table) = std::fs::read_to_string("/proc/net/if_inet6") else {
+    // The calling thread's network namespace, which `getifaddrs` lists: `/proc/net` is the
+    // namespace of the process's main thread, and differs for a thread moved with `setns(2)`.
+    // `/proc/thread-self` needs Linux 3.17.
+    let Some(table) = ["/proc/thread-self/net/if_inet6", "/proc/net/if_inet6"]
+        .into_iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+    else {
         return Vec::new();
     };
     table
