@@ -1,7 +1,7 @@
 //! The ordered list of attempts: every usable (local, remote) pair, ranked, families
 //! interleaved, duplicates removed, capped; late answers join the part not yet tried.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -51,7 +51,10 @@ pub(crate) struct Plan {
     /// Whether `untried` is in rank order; sorting waits until a candidate is taken, so that a
     /// burst of answers costs one sort.
     sorted: bool,
-    seen: HashSet<Pair>,
+    /// Every pair ever added, with the earliest place in the caller's order it was given at: a
+    /// pair that two names (or a name and a literal) share ranks by its first place, whichever
+    /// answer came first.
+    seen: HashMap<Pair, (usize, usize, usize)>,
     ranking: Ranking,
     /// A pair to try before everything else (the last winner, from history).
     favourite: Option<Pair>,
@@ -77,7 +80,7 @@ impl Plan {
         Plan {
             untried: Vec::new(),
             sorted: true,
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             ranking,
             favourite: None,
             probe,
@@ -103,12 +106,22 @@ impl Plan {
         self.sorted = false;
     }
 
-    /// Adds candidates to the untried part; a pair seen before is dropped.
+    /// Adds candidates to the untried part; a pair seen before is dropped, keeping the earlier
+    /// of its two places in the caller's order.
     pub(crate) fn add(&mut self, candidates: impl IntoIterator<Item = Candidate>) {
         for candidate in candidates {
-            if self.seen.insert(candidate.pair) {
-                self.untried.push(candidate);
-                self.sorted = false;
+            match self.seen.entry(candidate.pair) {
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(candidate.order);
+                    self.untried.push(candidate);
+                    self.sorted = false;
+                }
+                std::collections::hash_map::Entry::Occupied(mut entry) => {
+                    if candidate.order < *entry.get() {
+                        entry.insert(candidate.order);
+                        self.sorted = false;
+                    }
+                }
             }
         }
     }
@@ -123,6 +136,11 @@ impl Plan {
                     };
                     candidate.probed = true;
                 }
+            }
+        }
+        for candidate in &mut self.untried {
+            if let Some(first) = self.seen.get(&candidate.pair) {
+                candidate.order = *first;
             }
         }
         self.untried.sort_by_key(|candidate| candidate.order);
