@@ -5,7 +5,8 @@
 //! a fixed time after its winner first took the lead, however often it wins since, so that a
 //! family that recovered gets its turn at the front again.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{HashMap, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -32,9 +33,14 @@ pub(crate) struct Lesson {
 }
 
 /// A bounded, expiring map from target lists to lessons, shared by a connector's clones.
+///
+/// Keyed by a keyed hash of the target list, so an entry costs the same whatever the list's
+/// length. Two lists that collide (odds of 2^-64 per pair, with a key unknown outside the
+/// process) would only share a favourite, which is tried first only if it is in the plan.
 #[derive(Debug)]
 pub(crate) struct History {
-    lessons: Mutex<HashMap<Vec<Target>, Lesson>>,
+    lessons: Mutex<HashMap<u64, Lesson>>,
+    hasher: RandomState,
     capacity: usize,
     ttl: Duration,
 }
@@ -43,6 +49,7 @@ impl History {
     pub(crate) fn new(capacity: usize, ttl: Duration) -> History {
         History {
             lessons: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
             capacity,
             ttl,
         }
@@ -50,10 +57,11 @@ impl History {
 
     /// The lesson for these targets, unless it expired (then it is forgotten).
     pub(crate) fn recall(&self, targets: &[Target], now: Instant) -> Option<Lesson> {
+        let key = self.hasher.hash_one(targets);
         let mut lessons = self.lessons.lock().ok()?;
-        let lesson = *lessons.get(targets)?;
+        let lesson = *lessons.get(&key)?;
         if now.saturating_duration_since(lesson.since) >= self.ttl {
-            lessons.remove(targets);
+            lessons.remove(&key);
             return None;
         }
         Some(lesson)
@@ -67,10 +75,11 @@ impl History {
         connect_time: Duration,
         now: Instant,
     ) {
+        let key = self.hasher.hash_one(targets);
         let Ok(mut lessons) = self.lessons.lock() else {
             return;
         };
-        if let Some(lesson) = lessons.get_mut(targets) {
+        if let Some(lesson) = lessons.get_mut(&key) {
             if lesson.winner != winner {
                 lesson.winner = winner;
                 lesson.since = now;
@@ -83,13 +92,13 @@ impl History {
             let oldest = lessons
                 .iter()
                 .min_by_key(|(_, lesson)| lesson.used)
-                .map(|(key, _)| key.clone());
+                .map(|(key, _)| *key);
             if let Some(oldest) = oldest {
                 lessons.remove(&oldest);
             }
         }
         lessons.insert(
-            targets.to_vec(),
+            key,
             Lesson {
                 winner,
                 connect_time,

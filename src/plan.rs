@@ -2,7 +2,7 @@
 //! interleaved, duplicates removed, capped; late answers join the part not yet tried.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::dial::Pair;
@@ -47,9 +47,17 @@ pub(crate) enum Ranking {
 /// The candidates not yet tried, in the order the race takes them.
 #[derive(Debug)]
 pub(crate) struct Plan {
-    untried: Vec<Candidate>,
-    /// Whether `untried` is in rank order; sorting waits until a candidate is taken, so that a
-    /// burst of answers costs one sort.
+    /// Candidates added since the last sort, in no order.
+    incoming: Vec<Candidate>,
+    /// How many of `incoming` are IPv6 and IPv4 (indexed by `slot`).
+    incoming_count: [usize; 2],
+    /// The sorted candidates of each family (indexed by `slot`), best LAST, so that taking one
+    /// is a pop: a plan of 10,000 drains in n log n.
+    queues: [Vec<Candidate>; 2],
+    /// The family of the best candidate at the last sort.
+    best: Option<Family>,
+    /// Whether `incoming` is empty; sorting waits until a candidate is taken, so that a burst of
+    /// answers costs one sort.
     sorted: bool,
     /// Every pair ever added, with the earliest place in the caller's order it was given at: a
     /// pair that two names (or a name and a literal) share ranks by its first place, whichever
@@ -78,7 +86,10 @@ impl Plan {
         probe: Option<RouteProbe>,
     ) -> Plan {
         Plan {
-            untried: Vec::new(),
+            incoming: Vec::new(),
+            incoming_count: [0, 0],
+            queues: [Vec::new(), Vec::new()],
+            best: None,
             sorted: true,
             seen: HashMap::new(),
             ranking,
@@ -113,7 +124,8 @@ impl Plan {
             match self.seen.entry(candidate.pair) {
                 std::collections::hash_map::Entry::Vacant(entry) => {
                     entry.insert(candidate.order);
-                    self.untried.push(candidate);
+                    self.incoming_count[slot(candidate.family())] += 1;
+                    self.incoming.push(candidate);
                     self.sorted = false;
                 }
                 std::collections::hash_map::Entry::Occupied(mut entry) => {
@@ -127,9 +139,14 @@ impl Plan {
     }
 
     fn sort(&mut self) {
+        let mut untried = std::mem::take(&mut self.incoming);
+        self.incoming_count = [0, 0];
+        for queue in &mut self.queues {
+            untried.append(queue);
+        }
         if let Some(probe) = self.probe {
-            if self.untried.len() > 1 || self.probe_always {
-                for candidate in self.untried.iter_mut().filter(|c| !c.probed) {
+            if untried.len() > 1 || self.probe_always {
+                for candidate in untried.iter_mut().filter(|c| !c.probed) {
                     candidate.dest.source = match probe(None, candidate.pair.remote) {
                         Route::Via(source) => Some(source),
                         Route::None | Route::BindFails => None,
@@ -138,20 +155,24 @@ impl Plan {
                 }
             }
         }
-        for candidate in &mut self.untried {
+        for candidate in &mut untried {
             if let Some(first) = self.seen.get(&candidate.pair) {
                 candidate.order = *first;
             }
         }
-        self.untried.sort_by_key(|candidate| candidate.order);
+        untried.sort_by_key(|candidate| candidate.order);
         if let Ranking::Rfc6724(table) = &self.ranking {
-            rank::sort_by_rfc6724(&mut self.untried, |candidate| &candidate.dest, table);
+            rank::sort_by_rfc6724(&mut untried, |candidate| &candidate.dest, table);
         }
         if let Some(favourite) = self.favourite {
-            if let Some(at) = self.untried.iter().position(|c| c.pair == favourite) {
-                let candidate = self.untried.remove(at);
-                self.untried.insert(0, candidate);
+            if let Some(at) = untried.iter().position(|c| c.pair == favourite) {
+                let candidate = untried.remove(at);
+                untried.insert(0, candidate);
             }
+        }
+        self.best = untried.first().map(Candidate::family);
+        for candidate in untried.into_iter().rev() {
+            self.queues[slot(candidate.family())].push(candidate);
         }
         self.sorted = true;
     }
@@ -161,23 +182,21 @@ impl Plan {
     /// family in turn, taking the best untried candidate of the family whose turn it is, or of the
     /// other family when that one has none left. `None` when nothing is left or the cap is reached.
     pub(crate) fn next(&mut self) -> Option<Candidate> {
-        if self.taken >= self.max_attempts || self.untried.is_empty() {
+        if self.taken >= self.max_attempts || self.untried() == 0 {
             return None;
         }
         if !self.sorted {
             self.sort();
         }
-        let preferred = *self.preferred.get_or_insert(self.untried[0].family());
+        let preferred = *self.preferred.get_or_insert(self.best?);
         let wanted = match self.last {
             Some(last) if self.taken >= self.first_family_count => last.other(),
             _ => preferred,
         };
-        let at = self
-            .untried
-            .iter()
-            .position(|candidate| candidate.family() == wanted)
-            .unwrap_or(0);
-        let candidate = self.untried.remove(at);
+        let candidate = match self.queues[slot(wanted)].pop() {
+            Some(candidate) => candidate,
+            None => self.queues[slot(wanted.other())].pop()?,
+        };
         self.taken += 1;
         self.last = Some(candidate.family());
         Some(candidate)
@@ -185,25 +204,31 @@ impl Plan {
 
     /// Whether an untried candidate of this family is waiting.
     pub(crate) fn has(&self, family: Family) -> bool {
-        self.untried
-            .iter()
-            .any(|candidate| candidate.family() == family)
+        self.incoming_count[slot(family)] > 0 || !self.queues[slot(family)].is_empty()
     }
 
     /// Nothing more will be taken: empty, or the attempt cap is reached.
     pub(crate) fn is_done(&self) -> bool {
-        self.untried.is_empty() || self.taken >= self.max_attempts
+        self.untried() == 0 || self.taken >= self.max_attempts
     }
 
     /// How many candidates are waiting.
     pub(crate) fn untried(&self) -> usize {
-        self.untried.len()
+        self.incoming.len() + self.queues[0].len() + self.queues[1].len()
     }
 
     /// Everything left, in the order `next` would take it (ignoring the attempt cap).
     pub(crate) fn drain(&mut self) -> Vec<Candidate> {
         self.max_attempts = usize::MAX;
         std::iter::from_fn(|| self.next()).collect()
+    }
+}
+
+/// Where a family's candidates are kept.
+fn slot(family: Family) -> usize {
+    match family {
+        Family::V6 => 0,
+        Family::V4 => 1,
     }
 }
 
@@ -236,7 +261,13 @@ impl Pairing {
         }
         // An IPv4-mapped address is an IPv4 destination; sockets here are never dual-stack. The
         // filter saw it as given, so its reason names the form that hid the address.
-        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+        let remote = match remote {
+            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+                None => remote,
+            },
+            SocketAddr::V4(_) => remote,
+        };
         let candidate =
             |local: Option<SocketAddr>, rank: usize, dest: Destination, probed| Candidate {
                 pair: Pair { local, remote },

@@ -254,7 +254,11 @@ where
     /// Pairs one address with the local addresses that can reach it and adds the pairs to the
     /// plan, or records why it has none.
     fn consider(&mut self, target: usize, position: usize, host: Option<Arc<str>>, ip: IpAddr) {
-        let remote = SocketAddr::new(ip, self.targets[target].port());
+        // A literal keeps its scope id (`[fe80::1%2]`); names' answers carry none.
+        let remote = match self.targets[target].socket_addr() {
+            Some(literal) if literal.ip() == ip => literal,
+            _ => SocketAddr::new(ip, self.targets[target].port()),
+        };
         let Some(pairing) = &self.pairing else {
             return;
         };

@@ -46,6 +46,8 @@ impl fmt::Display for Host {
 pub struct Target {
     host: Host,
     port: u16,
+    /// The interface of an IPv6 link-local literal (`[fe80::1%2]`); 0 for none.
+    scope_id: u32,
 }
 
 impl Target {
@@ -61,8 +63,13 @@ impl Target {
     pub fn new(host: &str, port: u16) -> Result<Target, InvalidTarget> {
         let input = || format!("({host:?}, {port})");
         check_port(port).map_err(|reason| InvalidTarget::new(input(), reason))?;
-        let host = parse_host(host).map_err(|reason| InvalidTarget::new(input(), reason))?;
-        Ok(Target { host, port })
+        let (host, scope_id) =
+            parse_host(host).map_err(|reason| InvalidTarget::new(input(), reason))?;
+        Ok(Target {
+            host,
+            port,
+            scope_id,
+        })
     }
 
     /// The host part.
@@ -75,9 +82,20 @@ impl Target {
         self.port
     }
 
-    /// The socket address, when the host is an IP literal.
+    /// The IPv6 scope (interface) id of a link-local literal such as `[fe80::1%2]:80`, or 0.
+    pub fn scope_id(&self) -> u32 {
+        self.scope_id
+    }
+
+    /// The socket address (with its scope id), when the host is an IP literal.
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         match self.host {
+            Host::Ip(IpAddr::V6(ip)) => Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                self.port,
+                0,
+                self.scope_id,
+            ))),
             Host::Ip(ip) => Some(SocketAddr::new(ip, self.port)),
             Host::Name(_) => None,
         }
@@ -86,15 +104,25 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
+        match (&self.host, self.scope_id) {
+            (Host::Ip(IpAddr::V6(ip)), scope) if scope != 0 => {
+                write!(f, "[{ip}%{scope}]:{}", self.port)
+            }
+            (host, _) => write!(f, "{host}:{}", self.port),
+        }
     }
 }
 
 impl From<SocketAddr> for Target {
     fn from(addr: SocketAddr) -> Target {
+        let scope_id = match addr {
+            SocketAddr::V6(v6) => v6.scope_id(),
+            SocketAddr::V4(_) => 0,
+        };
         Target {
             host: Host::Ip(addr.ip()),
             port: addr.port(),
+            scope_id,
         }
     }
 }
@@ -118,8 +146,13 @@ fn parse_target(input: &str) -> Result<Target, String> {
         let port = after
             .strip_prefix(':')
             .ok_or("missing port after ']' (expected [IPv6]:port)")?;
-        let ip = parse_ipv6_literal(host)?;
-        (Host::Ip(IpAddr::V6(ip)), port)
+        let (ip, scope_id) = parse_ipv6_literal(host)?;
+        let port = parse_port(port)?;
+        return Ok(Target {
+            host: Host::Ip(IpAddr::V6(ip)),
+            port,
+            scope_id,
+        });
     } else {
         let (host, port) = input
             .rsplit_once(':')
@@ -132,7 +165,12 @@ fn parse_target(input: &str) -> Result<Target, String> {
         (parse_host(host)?, port)
     };
     let port = parse_port(port)?;
-    Ok(Target { host, port })
+    let (host, scope_id) = host;
+    Ok(Target {
+        host,
+        port,
+        scope_id,
+    })
 }
 
 fn parse_port(port: &str) -> Result<u16, String> {
@@ -156,33 +194,60 @@ fn check_port(port: u16) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_ipv6_literal(text: &str) -> Result<Ipv6Addr, String> {
-    // A zone ("fe80::1%eth0") is not carried by `Ipv6Addr`; say so rather than drop it.
-    if text.contains('%') {
-        return Err(format!(
-            "IPv6 zone in {text:?} is not supported; pass a SocketAddrV6 with its scope id"
-        ));
-    }
-    text.parse()
-        .map_err(|_| format!("{text:?} is not a valid IPv6 address"))
+/// Parses an IPv6 literal with an optional zone: `fe80::1%2` or `fe80::1%eth0` (by name on Unix).
+fn parse_ipv6_literal(text: &str) -> Result<(Ipv6Addr, u32), String> {
+    let (address, zone) = match text.split_once('%') {
+        Some((address, zone)) => (address, Some(zone)),
+        None => (text, None),
+    };
+    let ip: Ipv6Addr = address
+        .parse()
+        .map_err(|_| format!("{address:?} is not a valid IPv6 address"))?;
+    let scope_id = match zone {
+        None => 0,
+        Some("") => return Err(format!("empty IPv6 zone after '%' in {text:?}")),
+        Some(zone) => match zone.parse::<u32>() {
+            Ok(index) => index,
+            Err(_) => interface_index(zone)?,
+        },
+    };
+    Ok((ip, scope_id))
 }
 
-/// Parses a bare host: an IPv4 or IPv6 literal, or a DNS name.
-fn parse_host(host: &str) -> Result<Host, String> {
+#[cfg(unix)]
+fn interface_index(name: &str) -> Result<u32, String> {
+    let unknown = || format!("IPv6 zone {name:?} is not an interface of this host");
+    let c_name = std::ffi::CString::new(name).map_err(|_| unknown())?;
+    // SAFETY: a valid NUL-terminated string; the call only reads it.
+    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
+        0 => Err(unknown()),
+        index => Ok(index),
+    }
+}
+
+#[cfg(not(unix))]
+fn interface_index(name: &str) -> Result<u32, String> {
+    Err(format!(
+        "IPv6 zone {name:?}: give the interface by number (fe80::1%12) on this system"
+    ))
+}
+
+/// Parses a bare host: an IPv4 or IPv6 literal (with its scope id), or a DNS name.
+fn parse_host(host: &str) -> Result<(Host, u32), String> {
     if host.is_empty() {
         return Err("empty host".into());
     }
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return parse_ipv6_literal(inner).map(|ip| Host::Ip(IpAddr::V6(ip)));
+        return parse_ipv6_literal(inner).map(|(ip, scope)| (Host::Ip(IpAddr::V6(ip)), scope));
     }
     if host.contains(':') {
-        return parse_ipv6_literal(host).map(|ip| Host::Ip(IpAddr::V6(ip)));
+        return parse_ipv6_literal(host).map(|(ip, scope)| (Host::Ip(IpAddr::V6(ip)), scope));
     }
     if let Ok(ip) = host.parse::<Ipv4Addr>() {
-        return Ok(Host::Ip(IpAddr::V4(ip)));
+        return Ok((Host::Ip(IpAddr::V4(ip)), 0));
     }
     check_name(host)?;
-    Ok(Host::Name(Arc::from(host)))
+    Ok((Host::Name(Arc::from(host)), 0))
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -370,6 +435,24 @@ impl IntoTarget for (String, u16) {
     }
 }
 
+impl IntoTarget for &(String, u16) {
+    fn into_target(self) -> Result<Target, InvalidTarget> {
+        Target::new(&self.0, self.1)
+    }
+}
+
+impl IntoTarget for &(&str, u16) {
+    fn into_target(self) -> Result<Target, InvalidTarget> {
+        Target::new(self.0, self.1)
+    }
+}
+
+impl IntoTarget for &(IpAddr, u16) {
+    fn into_target(self) -> Result<Target, InvalidTarget> {
+        (*self).into_target()
+    }
+}
+
 impl IntoTarget for (&String, u16) {
     fn into_target(self) -> Result<Target, InvalidTarget> {
         Target::new(self.0, self.1)
@@ -488,6 +571,16 @@ mod tests {
             Target::new("2001:db8::1", 80).map(|t| t.to_string()),
             Ok("[2001:db8::1]:80".to_string())
         );
+        // IPv6 zones: by number, or by interface name.
+        let scoped: Target = "[fe80::1%2]:80".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scoped.scope_id(), 2);
+        assert_eq!(scoped.to_string(), "[fe80::1%2]:80");
+        let lo: Target = "[fe80::1%lo]:80".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(lo.scope_id(), 0);
+        let v6 = SocketAddrV6::new("fe80::1".parse().unwrap_or(Ipv6Addr::LOCALHOST), 80, 0, 3);
+        let from_addr = Target::from(SocketAddr::V6(v6));
+        assert_eq!(from_addr.socket_addr(), Some(SocketAddr::V6(v6)));
+        assert_eq!(Target::new("fe80::1%3", 80), Ok(from_addr));
         assert_eq!(
             Target::new("[2001:db8::1]", 80).map(|t| t.to_string()),
             Ok("[2001:db8::1]:80".to_string())
@@ -508,7 +601,8 @@ mod tests {
         assert!(reason("[::1]").contains("missing port"));
         assert!(reason("[::1:80").contains("closing ']'"));
         assert!(reason("[nope]:80").contains("not a valid IPv6"));
-        assert!(reason("[fe80::1%eth0]:80").contains("zone"));
+        assert!(reason("[fe80::1%nosuchif0]:80").contains("not an interface"));
+        assert!(reason("[fe80::1%]:80").contains("empty IPv6 zone"));
         assert!(reason("a b:80").contains("' '"));
         assert!(reason("a..b:80").contains("empty label"));
         assert!(reason("127.1:80").contains("neither"));
@@ -529,6 +623,13 @@ mod tests {
         let owned = vec!["a.example:1".to_string()];
         assert_eq!(owned.as_slice().into_targets().map(|t| t.len()), Ok(1));
         assert_eq!((&owned).into_targets().map(|t| t.len()), Ok(1));
+        let pairs = vec![
+            ("a.example".to_string(), 1u16),
+            ("b.example".to_string(), 2),
+        ];
+        assert_eq!(pairs.as_slice().into_targets().map(|t| t.len()), Ok(2));
+        let borrowed = [("a.example", 1u16)];
+        assert_eq!(borrowed[..].into_targets().map(|t| t.len()), Ok(1));
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         assert!(addr.into_targets().unwrap_err().reason().contains("port 0"));
     }

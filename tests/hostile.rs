@@ -836,9 +836,6 @@ async fn a_shared_address_keeps_its_first_place_whatever_answers_first() {
 /// answer to `[fe80::1%eth0]:80` is "pass a SocketAddrV6 with its scope id". That address must
 /// keep its scope id through the conversion and into the plan.
 ///
-/// Ignored: fails today. `Target` keeps only the `IpAddr` and the port, so the scope id is dropped
-/// and the attempt dials `[fe80::1]:80` with no interface (the kernel refuses it with EINVAL).
-#[ignore = "known bug: a SocketAddrV6's scope id is dropped by Target"]
 #[tokio::test]
 async fn a_socket_address_keeps_its_ipv6_scope_id() {
     let addr = std::net::SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, 1);
