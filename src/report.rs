@@ -346,52 +346,40 @@ impl fmt::Display for Timeline<'_> {
                 .max()
                 .unwrap_or(0)
         };
-        let titles = ["remote", "local", "start", "end", "outcome"];
+        let titles = ["remote", "local", "start", "end", "outcome"].map(String::from);
         let w: Vec<usize> = titles
             .iter()
             .enumerate()
             .map(|(i, t)| width(i, t))
             .collect();
-        let scale = format!("0ms{:>pad$}", Millis(total).to_string(), pad = BAR - 1);
-        if rows.is_empty() {
-            // Nothing was attempted: only what is listed below.
-        } else {
-            writeln!(
+        // One line of the table: number, the five cells, then what follows them.
+        let line = |f: &mut fmt::Formatter<'_>, number: &str, cells: &[String; 5], tail: &str| {
+            write!(
                 f,
-                "{:>3}  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:<w4$}  {scale}",
-                "#",
-                titles[0],
-                titles[1],
-                titles[2],
-                titles[3],
-                titles[4],
+                "{number:>3}  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:<w4$} {tail}",
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                cells[4],
                 w0 = w[0],
                 w1 = w[1],
                 w2 = w[2],
                 w3 = w[3],
                 w4 = w[4],
-            )?;
+            )
+        };
+        let scale = format!("0ms{:>pad$}", Millis(total).to_string(), pad = BAR - 1);
+        if !rows.is_empty() {
+            line(f, "#", &titles, &format!(" {scale}"))?;
+            writeln!(f)?;
         }
         for (number, (attempt, row)) in report.attempts.iter().zip(&rows).enumerate() {
             let (from, to) = (column(attempt.started), column(attempt.ended));
             let bar: String = (0..BAR)
                 .map(|i| if (from..=to).contains(&i) { '█' } else { ' ' })
                 .collect();
-            write!(
-                f,
-                "{:>3}  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:<w4$} |{bar}|",
-                number + 1,
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                w0 = w[0],
-                w1 = w[1],
-                w2 = w[2],
-                w3 = w[3],
-                w4 = w[4],
-            )?;
+            line(f, &(number + 1).to_string(), row, &format!("|{bar}|"))?;
             match (&attempt.error, attempt.outcome) {
                 (_, Outcome::Connected) => write!(f, " <- won")?,
                 (Some(error), outcome) if outcome != Outcome::Cancelled => write!(f, " {error}")?,
