@@ -15,7 +15,7 @@ pub fn plan_order(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
     let mut plan = Plan::new(
         1,
         addrs.len(),
-        Ranking::Rfc6724(PolicyTable::default()),
+        Ranking::Rfc6724(std::sync::Arc::new(PolicyTable::default())),
         None,
     );
     plan.add(addrs.iter().enumerate().map(|(i, &remote)| Candidate {

@@ -67,7 +67,7 @@ impl Default for Config {
             max_attempts: 100,
             max_addresses_per_name: 32,
             resolver: Arc::new(SystemResolver),
-            ranking: Ranking::Rfc6724(PolicyTable::default()),
+            ranking: Ranking::Rfc6724(Arc::new(PolicyTable::default())),
             filter: AddressFilter::allow_all(),
             local_addrs: LocalAddrs::Kernel,
             route_probe: local::probe_route,
@@ -186,7 +186,7 @@ impl Builder {
     ///
     /// Default is [`PolicyTable::rfc6724`], the table of RFC 6724 §2.1.
     pub fn policy_table(mut self, table: PolicyTable) -> Builder {
-        self.config.ranking = Ranking::Rfc6724(table);
+        self.config.ranking = Ranking::Rfc6724(Arc::new(table));
         self
     }
 
@@ -198,7 +198,7 @@ impl Builder {
     pub fn sort_addresses(mut self, sort: bool) -> Builder {
         self.config.ranking = match (sort, &self.config.ranking) {
             (true, Ranking::Rfc6724(table)) => Ranking::Rfc6724(table.clone()),
-            (true, Ranking::InputOrder) => Ranking::Rfc6724(PolicyTable::default()),
+            (true, Ranking::InputOrder) => Ranking::Rfc6724(Arc::new(PolicyTable::default())),
             (false, _) => Ranking::InputOrder,
         };
         self

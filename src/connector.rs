@@ -75,7 +75,7 @@ impl Connector {
     #[cfg(feature = "reqwest")]
     pub(crate) async fn order(&self, target: crate::Target) -> Result<Planned, ConnectError> {
         let dial = TcpDial {
-            options: self.config.socket.clone(),
+            config: self.config.clone(),
         };
         let mut race = Race::new(
             dial,
@@ -109,7 +109,7 @@ impl Connector {
         let state = match targets.into_targets() {
             Ok(targets) => {
                 let dial = TcpDial {
-                    options: self.config.socket.clone(),
+                    config: self.config.clone(),
                 };
                 State::Racing(Box::new(Race::new(
                     dial,
@@ -142,7 +142,7 @@ impl Connector {
             .into_targets()
             .map_err(ConnectError::from_invalid_target)?;
         let dial = TcpDial {
-            options: self.config.socket.clone(),
+            config: self.config.clone(),
         };
         let mut race = Race::new(dial, self.config.clone(), targets, self.history.clone());
         std::future::poll_fn(|cx| race.poll_plan(cx, true)).await

@@ -34,7 +34,8 @@ pub(crate) type Dialing = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + S
 /// Dials with real TCP sockets.
 #[derive(Debug, Clone)]
 pub(crate) struct TcpDial {
-    pub(crate) options: SocketOptions,
+    /// Shared with the connector: nothing is copied per connect.
+    pub(crate) config: std::sync::Arc<crate::config::Config>,
 }
 
 impl Dial for TcpDial {
@@ -44,9 +45,9 @@ impl Dial for TcpDial {
     fn dial(&self, pair: Pair) -> Dialing {
         // Set up synchronously so that a setup error fails this attempt at its start instant,
         // and nothing but the connect itself is left to wait for.
-        match open(pair, &self.options) {
+        match open(pair, &self.config.socket) {
             Ok(socket) => {
-                let fast_icmp_errors = self.options.fast_icmp_errors;
+                let fast_icmp_errors = self.config.socket.fast_icmp_errors;
                 Box::pin(async move {
                     let stream = socket.connect(pair.remote).await?;
                     if fast_icmp_errors {
@@ -64,9 +65,8 @@ impl Dial for TcpDial {
 /// only; the socket is closed when it is dropped on the way out.
 fn open(pair: Pair, options: &SocketOptions) -> io::Result<TcpSocket> {
     let domain = Domain::for_address(pair.remote);
-    // socket2 creates it close-on-exec.
-    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
+    // socket2 creates it close-on-exec; where the system can, non-blocking in the same call.
+    let socket = sys::nonblocking_stream(domain)?;
     if domain == Domain::IPV6 {
         // An IPv6 socket must not quietly reach IPv4 peers: families are raced apart.
         socket.set_only_v6(true)?;
@@ -100,6 +100,11 @@ fn open(pair: Pair, options: &SocketOptions) -> io::Result<TcpSocket> {
 mod sys {
     use super::*;
     use std::os::fd::AsRawFd;
+
+    /// A non-blocking TCP socket in one system call (`SOCK_NONBLOCK`).
+    pub(super) fn nonblocking_stream(domain: Domain) -> io::Result<Socket> {
+        Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))
+    }
 
     /// The Linux-only options.
     pub(super) fn apply(
@@ -161,6 +166,13 @@ mod sys {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 mod sys {
     use super::*;
+
+    /// A TCP socket, then made non-blocking.
+    pub(super) fn nonblocking_stream(domain: Domain) -> io::Result<Socket> {
+        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    }
 
     /// The Linux-only options are refused when the connector is built, so nothing is left here.
     pub(super) fn apply(_: &Socket, _: Domain, _: &SocketOptions) -> io::Result<()> {

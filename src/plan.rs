@@ -41,7 +41,7 @@ pub(crate) enum Ranking {
     /// The caller's order: targets as given, each name's addresses as the resolver gave them.
     InputOrder,
     /// RFC 6724 §6 destination ordering with this policy table.
-    Rfc6724(PolicyTable),
+    Rfc6724(Arc<PolicyTable>),
 }
 
 /// The candidates not yet tried, in the order the race takes them.
@@ -240,7 +240,7 @@ pub(crate) struct Pairing {
     pub(crate) filter: AddressFilter,
     /// Route lookups for listed local addresses (the plan looks up kernel-chosen sources).
     pub(crate) probe: RouteProbe,
-    pub(crate) table: PolicyTable,
+    pub(crate) table: Arc<PolicyTable>,
 }
 
 impl Pairing {

@@ -115,7 +115,9 @@ pub(crate) struct Race<D: Dial> {
     in_flight: FuturesUnordered<InFlight<D::Future>>,
     /// The report indices of the attempts in `in_flight`.
     running: Vec<usize>,
-    next_timer: Pin<Box<Sleep>>,
+    /// When the next attempt may start; made on the first launch that can have a successor, so
+    /// a lone address costs no timer.
+    next_timer: Option<Pin<Box<Sleep>>>,
     next_timer_armed: bool,
     start_next: bool,
     attempts: Vec<Attempt>,
@@ -176,7 +178,7 @@ where
             favoured: None,
             in_flight: FuturesUnordered::new(),
             running: Vec::new(),
-            next_timer: Box::pin(tokio::time::sleep_until(now)),
+            next_timer: None,
             next_timer_armed: false,
             start_next: false,
             attempts: Vec::new(),
@@ -210,7 +212,7 @@ where
         }
         let table = match &self.config.ranking {
             Ranking::Rfc6724(table) => table.clone(),
-            Ranking::InputOrder => crate::rank::PolicyTable::default(),
+            Ranking::InputOrder => Arc::new(crate::rank::PolicyTable::default()),
         };
         self.pairing = Some(Pairing {
             locals,
@@ -356,9 +358,15 @@ where
             timer,
             limit,
         });
-        let next_at = now + self.attempt_delay;
-        self.next_timer.as_mut().reset(next_at);
-        self.next_timer_armed = true;
+        let more_may_come = !self.plan.is_done() || !self.lookups.is_empty();
+        if more_may_come || self.next_timer.is_some() {
+            let next_at = now + self.attempt_delay;
+            match &mut self.next_timer {
+                Some(timer) => timer.as_mut().reset(next_at),
+                None => self.next_timer = Some(Box::pin(tokio::time::sleep_until(next_at))),
+            }
+            self.next_timer_armed = true;
+        }
     }
 
     fn end(&mut self, index: usize, outcome: Outcome, error: Option<io::Error>, now: Instant) {
@@ -477,10 +485,11 @@ where
                 self.resolution_timer = None;
             }
             if self.racing {
-                if !self.start_next
-                    && self.next_timer_armed
-                    && self.next_timer.as_mut().poll(cx).is_ready()
-                {
+                let timer_fired = match (&mut self.next_timer, self.next_timer_armed) {
+                    (Some(timer), true) => timer.as_mut().poll(cx).is_ready(),
+                    _ => false,
+                };
+                if !self.start_next && timer_fired {
                     self.next_timer_armed = false;
                     self.start_next = true;
                 }

@@ -25,7 +25,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 // RFC 6724 §3.1 reuses the multicast scope values of RFC 4291 §2.7, so a
 // multicast address's scope nibble is its scope with no translation.
@@ -654,19 +654,18 @@ pub(crate) fn probe_source(dest: SocketAddr) -> Option<IpAddr> {
     if target.port() == 0 {
         target.set_port(PROBE_PORT);
     }
-    let local = match target {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    };
-    let socket = UdpSocket::bind(local).ok()?;
-    socket.connect(target).ok()?;
-    socket.local_addr().ok().map(|addr| addr.ip())
+    // Unbound: connect binds it, so an explicit bind would be one system call more for nothing.
+    let domain = socket2::Domain::for_address(target);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, None).ok()?;
+    socket.connect(&target.into()).ok()?;
+    socket.local_addr().ok()?.as_socket().map(|addr| addr.ip())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::{Ipv4Addr, UdpSocket};
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("a literal address in a test")
