@@ -74,16 +74,17 @@ impl Connector {
     /// routes that ranking does not need: the order alone.
     #[cfg(feature = "reqwest")]
     pub(crate) async fn order(&self, target: crate::Target) -> Result<Planned, ConnectError> {
+        let mut race = self.race(vec![target]);
+        std::future::poll_fn(|cx| race.poll_plan(cx, false)).await
+    }
+
+    /// A race over real sockets with this connector's settings and history; it starts when
+    /// first polled.
+    fn race(&self, targets: Vec<crate::Target>) -> Race<TcpDial> {
         let dial = TcpDial {
             config: self.config.clone(),
         };
-        let mut race = Race::new(
-            dial,
-            self.config.clone(),
-            vec![target],
-            self.history.clone(),
-        );
-        std::future::poll_fn(|cx| race.poll_plan(cx, false)).await
+        Race::new(dial, self.config.clone(), targets, self.history.clone())
     }
 
     pub(crate) fn from_config(config: Config) -> Connector {
@@ -107,17 +108,7 @@ impl Connector {
     pub fn connect(&self, targets: impl IntoTargets) -> Connecting {
         let span = tracing::debug_span!("connect_by_list::connect");
         let state = match targets.into_targets() {
-            Ok(targets) => {
-                let dial = TcpDial {
-                    config: self.config.clone(),
-                };
-                State::Racing(Box::new(Race::new(
-                    dial,
-                    self.config.clone(),
-                    targets,
-                    self.history.clone(),
-                )))
-            }
+            Ok(targets) => State::Racing(Box::new(self.race(targets))),
             Err(invalid) => State::Invalid(invalid),
         };
         Connecting { state, span }
@@ -141,10 +132,7 @@ impl Connector {
         let targets = targets
             .into_targets()
             .map_err(ConnectError::from_invalid_target)?;
-        let dial = TcpDial {
-            config: self.config.clone(),
-        };
-        let mut race = Race::new(dial, self.config.clone(), targets, self.history.clone());
+        let mut race = self.race(targets);
         std::future::poll_fn(|cx| race.poll_plan(cx, true)).await
     }
 }

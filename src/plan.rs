@@ -284,13 +284,13 @@ impl Pairing {
             };
             return Ok(vec![candidate(None, 0, dest, false)]);
         };
-        let mut usable: Vec<(SocketAddr, std::net::IpAddr)> = Vec::new();
+        let mut usable: Vec<(SocketAddr, IpAddr)> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
-        for &local in locals {
+        // Locals of the other family are no reason worth reporting: they never could.
+        let same_family = locals.iter().filter(|l| l.is_ipv4() == remote.is_ipv4());
+        for &local in same_family {
             if let Some(reason) = local::unsuitable(local, remote) {
-                if reason != "other address family" {
-                    reasons.push(format!("{}: {reason}", local.ip()));
-                }
+                reasons.push(format!("{}: {reason}", local.ip()));
                 continue;
             }
             match (self.probe)(Some(local), remote) {

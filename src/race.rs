@@ -506,15 +506,8 @@ where
                 && self.lookups.is_empty()
                 && (self.plan.is_done() || !self.racing)
             {
-                let all_denied = !self.skipped.is_empty()
-                    && self
-                        .skipped
-                        .iter()
-                        .all(|skipped| matches!(skipped.reason, SkipReason::Denied(_)));
-                let kind = if self.attempts.is_empty() && all_denied {
-                    ErrorKind::Denied
-                } else if self.attempts.is_empty() {
-                    ErrorKind::NoAddresses
+                let kind = if self.attempts.is_empty() {
+                    nothing_to_try(&self.skipped)
                 } else {
                     ErrorKind::AllFailed
                 };
@@ -566,15 +559,8 @@ impl<D: Dial> Race<D> {
         if candidates.is_empty() {
             let kind = if deadline_passed {
                 ErrorKind::TimedOut
-            } else if !report.skipped.is_empty()
-                && report
-                    .skipped
-                    .iter()
-                    .all(|skipped| matches!(skipped.reason, SkipReason::Denied(_)))
-            {
-                ErrorKind::Denied
             } else {
-                ErrorKind::NoAddresses
+                nothing_to_try(&report.skipped)
             };
             return Poll::Ready(Err(ConnectError::new(kind, report)));
         }
@@ -591,6 +577,17 @@ impl<D: Dial> Race<D> {
             })
             .collect();
         Poll::Ready(Ok(Planned { attempts, report }))
+    }
+}
+
+/// Why a connect had nothing to try: the filter refused every address it was given (so the
+/// caller can tell an SSRF refusal from a name that did not resolve), or there was nothing.
+fn nothing_to_try(skipped: &[Skipped]) -> ErrorKind {
+    let denied = |skipped: &Skipped| matches!(skipped.reason, SkipReason::Denied(_));
+    if !skipped.is_empty() && skipped.iter().all(denied) {
+        ErrorKind::Denied
+    } else {
+        ErrorKind::NoAddresses
     }
 }
 
