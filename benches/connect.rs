@@ -17,126 +17,28 @@
 //! Each contender runs with its defaults, which is what users get: the crate sets `TCP_NODELAY`
 //! and `IP_RECVERR` on each socket, `HttpConnector` sets `TCP_NODELAY` (off), Tokio sets nothing.
 //!
-//! TIME_WAIT: tens of thousands of connects a second would fill the ephemeral port range
-//! (32768–60999 by default) with TIME_WAIT sockets and make later iterations fail or slow down.
-//! So every connected client stream, for all three contenders alike, gets `SO_LINGER 0` before it
-//! is dropped (its close sends a reset and leaves no TIME_WAIT; the server side closes later, see
-//! `live_listener`). That costs one `setsockopt` per iteration, the same for all three.
+//! TIME_WAIT: see `support`: every client stream is closed with `SO_LINGER 0`, for all three.
 //!
 //! Run: `cargo bench --bench connect` (add `-- one_live` etc. to pick a group).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "../tests/support/loopback.rs"]
 mod loopback;
+mod support;
 
-use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::future::Future;
+use std::net::Ipv4Addr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use connect_by_list::Connector;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use futures_util::future::join_all;
-use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
-use socket2::{Domain, SockRef, Socket, Type};
-use tokio::net::TcpStream;
-use tower_service::Service;
+use support::{hyper_util, live_listener, ours, runtime, tokio_connect, ListResolver};
 
-/// Listen backlog for the live listener: room for a whole batch of concurrent connects (the
-/// kernel caps it at `/proc/sys/net/core/somaxconn`, 4096 by default since Linux 5.4).
-const BACKLOG: i32 = 4096;
 /// Connects per iteration of the concurrent group.
 const BATCH: usize = 1000;
-/// Accepted streams the live listener keeps open: four batches.
-const KEPT: usize = 4 * BATCH;
-
-/// A live listener on 127.0.0.1 whose accept loop runs on its own thread, so accepting does not
-/// take time from the runtime being measured. The thread ends with the process.
-///
-/// Accepted streams are kept open, the last `KEPT` of them, and dropped oldest first: by then
-/// their client has long closed them with a reset, so the server's close sends nothing and leaves
-/// no TIME_WAIT either. (Closing them at once instead races the client: a reset that arrives
-/// before the client has seen its connect complete fails that connect with ECONNRESET.)
-fn live_listener() -> SocketAddr {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket
-        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
-        .unwrap();
-    socket.listen(BACKLOG).unwrap();
-    let listener: TcpListener = socket.into();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut kept = VecDeque::with_capacity(KEPT);
-        for stream in listener.incoming().flatten() {
-            if kept.len() == KEPT {
-                kept.pop_front();
-            }
-            kept.push_back(stream);
-        }
-    });
-    addr
-}
-
-/// Closes a client stream without leaving it in TIME_WAIT (see the module docs).
-fn close(stream: &TcpStream) {
-    SockRef::from(stream)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn ours(connector: &Connector, addrs: &[SocketAddr]) {
-    let connection = connector.connect(addrs).await.unwrap();
-    close(connection.stream());
-}
-
-async fn tokio_connect(addrs: &[SocketAddr]) {
-    let stream = TcpStream::connect(addrs).await.unwrap();
-    close(&stream);
-}
-
-/// One connect the way hyper-util's legacy client makes it: clone the connector, wait for
-/// `poll_ready`, `call`.
-async fn hyper_util<R>(connector: &HttpConnector<R>, uri: &http::Uri)
-where
-    R: Clone,
-    HttpConnector<R>: Service<http::Uri, Response = hyper_util::rt::TokioIo<TcpStream>>,
-    <HttpConnector<R> as Service<http::Uri>>::Error: std::fmt::Debug,
-{
-    let mut connector = connector.clone();
-    poll_fn(|cx| connector.poll_ready(cx)).await.unwrap();
-    let io = connector.call(uri.clone()).await.unwrap();
-    close(io.inner());
-}
-
-/// A resolver for `HttpConnector` that answers every name with a fixed list of addresses, in
-/// order: the only way to hand it more than one address.
-#[derive(Clone, Debug)]
-struct ListResolver(Vec<SocketAddr>);
-
-impl Service<Name> for ListResolver {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = io::Error;
-    type Future = std::future::Ready<io::Result<Self::Response>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Name) -> Self::Future {
-        std::future::ready(Ok(self.0.clone().into_iter()))
-    }
-}
 
 fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     group

@@ -348,9 +348,11 @@ impl Builder {
         self
     }
 
-    /// Sets `IP_RECVERR` / `IPV6_RECVERR` on Linux, so that an ICMP "unreachable" answer to a SYN
-    /// fails the attempt at once instead of after the kernel's SYN retransmits (about a second or
-    /// more), and the race moves on. Elsewhere it does nothing.
+    /// Sets `IPV6_RECVERR` on Linux while an IPv6 attempt connects, so that an ICMPv6
+    /// "unreachable" answer to its SYN fails the attempt at once instead of after the kernel's
+    /// SYN retransmit (a second or more), and the race moves on; it is cleared once connected.
+    /// IPv4 attempts need no option for this (Linux already fails them at once), so none is set.
+    /// Elsewhere it does nothing.
     ///
     /// Default is on.
     pub fn fast_icmp_errors(mut self, on: bool) -> Builder {

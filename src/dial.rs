@@ -4,9 +4,10 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::config::SocketOptions;
 
@@ -21,15 +22,13 @@ pub(crate) struct Pair {
 pub(crate) trait Dial {
     /// What a successful dial yields.
     type Stream: Send + 'static;
-    /// The dial in flight; dropping it must close whatever it opened.
-    type Future: Future<Output = io::Result<Self::Stream>> + Send + 'static;
+    /// The dial in flight; dropping it must close whatever it opened. `Unpin`, so that the race
+    /// keeps its attempts in a plain `Vec`.
+    type Future: Future<Output = io::Result<Self::Stream>> + Send + Unpin + 'static;
 
     /// Starts one attempt.
     fn dial(&self, pair: Pair) -> Self::Future;
 }
-
-/// A boxed dial future.
-pub(crate) type Dialing = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
 /// Dials with real TCP sockets.
 #[derive(Debug, Clone)]
@@ -43,27 +42,88 @@ impl Dial for TcpDial {
     type Future = Dialing;
 
     fn dial(&self, pair: Pair) -> Dialing {
-        // Set up synchronously so that a setup error fails this attempt at its start instant,
-        // and nothing but the connect itself is left to wait for.
-        match open(pair, &self.config.socket) {
-            Ok(socket) => {
-                let fast_icmp_errors = self.config.socket.fast_icmp_errors;
-                Box::pin(async move {
-                    let stream = socket.connect(pair.remote).await?;
-                    if fast_icmp_errors {
-                        sys::after_connect(&stream, pair.remote);
-                    }
-                    Ok(stream)
-                })
-            }
-            Err(error) => Box::pin(std::future::ready(Err(error))),
+        // Set up and start the connect synchronously, so that a setup error fails this attempt
+        // at its start instant, and nothing but the handshake is left to wait for.
+        match start(pair, &self.config.socket) {
+            Ok(stream) => Dialing {
+                stream: Some(stream),
+                error: None,
+                remote: pair.remote,
+                fast_icmp_errors: self.config.socket.fast_icmp_errors,
+            },
+            Err(error) => Dialing {
+                stream: None,
+                error: Some(error),
+                remote: pair.remote,
+                fast_icmp_errors: false,
+            },
         }
     }
 }
 
+/// One connect in flight: the socket, registered with Tokio, waiting to become writable. What
+/// `tokio::net::TcpSocket::connect` does, as a plain struct instead of a boxed `async` block.
+#[derive(Debug)]
+pub(crate) struct Dialing {
+    stream: Option<TcpStream>,
+    /// The setup error, handed out on the first poll.
+    error: Option<io::Error>,
+    remote: SocketAddr,
+    fast_icmp_errors: bool,
+}
+
+impl Future for Dialing {
+    type Output = io::Result<TcpStream>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
+        let this = self.get_mut();
+        let Some(stream) = &this.stream else {
+            let error = this.error.take();
+            return Poll::Ready(Err(
+                error.unwrap_or_else(|| io::Error::other("polled again"))
+            ));
+        };
+        // Writable means the handshake ended, one way or the other; the socket error tells which.
+        // On an error the socket stays here, to be closed when the attempt is dropped.
+        ready!(stream.poll_write_ready(cx))?;
+        if let Some(error) = stream.take_error()? {
+            return Poll::Ready(Err(error));
+        }
+        if this.fast_icmp_errors {
+            sys::after_connect(stream, this.remote);
+        }
+        Poll::Ready(
+            this.stream
+                .take()
+                .ok_or_else(|| io::Error::other("polled again")),
+        )
+    }
+}
+
+/// Opens the socket for one attempt and starts its connect. Any error here fails this attempt
+/// only; the socket is closed when it is dropped on the way out.
+fn start(pair: Pair, options: &SocketOptions) -> io::Result<TcpStream> {
+    let socket = open(pair, options)?;
+    match socket.connect(&pair.remote.into()) {
+        Ok(()) => {}
+        Err(error) if connect_in_progress(&error) => {}
+        Err(error) => return Err(error),
+    }
+    TcpStream::from_std(socket.into())
+}
+
+/// A non-blocking connect that has begun and will end later.
+fn connect_in_progress(error: &io::Error) -> bool {
+    #[cfg(unix)]
+    if error.raw_os_error() == Some(libc::EINPROGRESS) {
+        return true;
+    }
+    error.kind() == io::ErrorKind::WouldBlock
+}
+
 /// Creates, configures and binds the socket for one attempt. Any error here fails this attempt
 /// only; the socket is closed when it is dropped on the way out.
-fn open(pair: Pair, options: &SocketOptions) -> io::Result<TcpSocket> {
+fn open(pair: Pair, options: &SocketOptions) -> io::Result<Socket> {
     let domain = Domain::for_address(pair.remote);
     // socket2 creates it close-on-exec; where the system can, non-blocking in the same call.
     let socket = sys::nonblocking_stream(domain)?;
@@ -93,7 +153,7 @@ fn open(pair: Pair, options: &SocketOptions) -> io::Result<TcpSocket> {
     if let Some(local) = pair.local {
         socket.bind(&local.into())?;
     }
-    Ok(TcpSocket::from_std_stream(socket.into()))
+    Ok(socket)
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -121,29 +181,32 @@ mod sys {
         if let Some(timeout) = options.tcp_user_timeout {
             socket.set_tcp_user_timeout(Some(timeout))?;
         }
-        if options.fast_icmp_errors {
-            set_recverr(socket.as_raw_fd(), domain == Domain::IPV6, true)?;
+        if options.fast_icmp_errors && domain == Domain::IPV6 {
+            set_recverr(socket.as_raw_fd(), true)?;
         }
         Ok(())
     }
 
-    /// Turns `*_RECVERR` off again once connected: on an established connection it would make
-    /// a passing ICMP error (a route flapping) fatal, where TCP would otherwise ride it out.
+    /// Turns `IPV6_RECVERR` off again once connected: on an established connection it would
+    /// make a passing ICMP error (a route flapping) fatal, where TCP would otherwise ride it out.
     pub(super) fn after_connect(stream: &TcpStream, remote: SocketAddr) {
-        if let Err(error) = set_recverr(stream.as_raw_fd(), remote.is_ipv6(), false) {
-            tracing::debug!(%error, "could not clear RECVERR on the connected socket");
+        if remote.is_ipv6() {
+            if let Err(error) = set_recverr(stream.as_raw_fd(), false) {
+                tracing::debug!(%error, "could not clear IPV6_RECVERR on the connected socket");
+            }
         }
     }
 
-    /// With `*_RECVERR` on, Linux treats an ICMP unreachable answer to a SYN as a hard error and
-    /// fails the connect at once; without it the error is "soft" and the kernel keeps
-    /// retransmitting the SYN for seconds.
-    fn set_recverr(fd: std::os::fd::RawFd, ipv6: bool, on: bool) -> io::Result<()> {
-        let (level, name) = if ipv6 {
-            (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
-        } else {
-            (libc::IPPROTO_IP, libc::IP_RECVERR)
-        };
+    /// With `IPV6_RECVERR` on, an ICMPv6 unreachable answer to a SYN that arrives while the
+    /// kernel still holds the socket (as a local firewall's answer does, inside `connect()`)
+    /// fails the connect at once; without it the error is "soft" and the kernel waits for the
+    /// SYN retransmit, a second later.
+    ///
+    /// IPv4 needs nothing: Linux fails an IPv4 connect on an ICMP unreachable either way
+    /// (`tests/faults.rs` checks every kind on IPv4 sockets, which now carry no option), so they
+    /// are spared the two system calls.
+    fn set_recverr(fd: std::os::fd::RawFd, on: bool) -> io::Result<()> {
+        let (level, name) = (libc::IPPROTO_IPV6, libc::IPV6_RECVERR);
         let on: libc::c_int = on.into();
         // SAFETY: a valid socket, and a c_int option value with its exact size.
         let status = unsafe {

@@ -147,9 +147,19 @@ impl Plan {
         if let Some(probe) = self.probe {
             if untried.len() > 1 || self.probe_always {
                 for candidate in untried.iter_mut().filter(|c| !c.probed) {
-                    candidate.dest.source = match probe(None, candidate.pair.remote) {
-                        Route::Via(source) => Some(source),
-                        Route::None | Route::BindFails => None,
+                    let remote = candidate.pair.remote;
+                    candidate.dest.source = if remote.ip().is_loopback() && !self.probe_always {
+                        // A loopback destination is reached from the loopback: its source
+                        // matches it in scope, label and prefix, which is all ranking reads.
+                        // (Should the system lack that address, the attempt fails at once and
+                        // the next starts.) Saves a socket and three system calls per address,
+                        // as for "localhost".
+                        Some(remote.ip())
+                    } else {
+                        match probe(None, remote) {
+                            Route::Via(source) => Some(source),
+                            Route::None | Route::BindFails => None,
+                        }
                     };
                     candidate.probed = true;
                 }

@@ -46,35 +46,29 @@ impl LocalAddr for tokio::net::TcpStream {
 type Answer = (usize, Family, io::Result<Vec<IpAddr>>);
 type Lookup = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
-pin_project_lite::pin_project! {
-    /// One attempt in flight, with its own timeout if one is set. Polls the dial before the timer,
-    /// so a connect that completes in the same instant as the timeout still counts.
-    struct InFlight<F> {
-        index: usize,
-        #[pin]
-        dial: F,
-        #[pin]
-        timer: Option<Sleep>,
-        limit: Duration,
-    }
+/// One attempt in flight, with its own timeout if one is set.
+struct InFlight<F> {
+    /// Its index in the report.
+    index: usize,
+    dial: F,
+    timer: Option<Pin<Box<Sleep>>>,
+    limit: Duration,
 }
 
-impl<F, S> Future for InFlight<F>
+impl<F, S> InFlight<F>
 where
-    F: Future<Output = io::Result<S>>,
+    F: Future<Output = io::Result<S>> + Unpin,
 {
-    type Output = (usize, io::Result<S>);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Poll::Ready(result) = this.dial.poll(cx) {
-            return Poll::Ready((*this.index, result));
+    /// Polls the dial before the timer, so a connect that completes in the same instant as the
+    /// timeout still counts.
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<S>> {
+        if let Poll::Ready(result) = Pin::new(&mut self.dial).poll(cx) {
+            return Poll::Ready(result);
         }
-        if let Some(timer) = this.timer.as_pin_mut() {
-            if timer.poll(cx).is_ready() {
-                let message = format!("attempt timed out after {}", Millis(*this.limit));
-                let error = io::Error::new(io::ErrorKind::TimedOut, message);
-                return Poll::Ready((*this.index, Err(error)));
+        if let Some(timer) = &mut self.timer {
+            if timer.as_mut().poll(cx).is_ready() {
+                let message = format!("attempt timed out after {}", Millis(self.limit));
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, message)));
             }
         }
         Poll::Pending
@@ -99,7 +93,8 @@ pub(crate) struct Race<D: Dial> {
     finished: bool,
     start: Instant,
     deadline: Option<Pin<Box<Sleep>>>,
-    lookups: FuturesUnordered<Lookup>,
+    /// Made on the first name to resolve: IP literals alone cost no lookup set.
+    lookups: Option<FuturesUnordered<Lookup>>,
     names: Vec<NameState>,
     v6_lookups_pending: usize,
     /// Armed when an IPv4 answer is in and an IPv6 one is still awaited (RFC 8305 §3).
@@ -112,9 +107,9 @@ pub(crate) struct Race<D: Dial> {
     /// The configured delay, or the one history suggests for its favourite.
     attempt_delay: Duration,
     favoured: Option<SocketAddr>,
-    in_flight: FuturesUnordered<InFlight<D::Future>>,
-    /// The report indices of the attempts in `in_flight`.
-    running: Vec<usize>,
+    /// The attempts in flight, oldest first. A plain `Vec`, polled whole on every wake: there
+    /// are few (the attempt delay staggers them), and a lone attempt needs no task set around it.
+    in_flight: Vec<InFlight<D::Future>>,
     /// When the next attempt may start; made on the first launch that can have a successor, so
     /// a lone address costs no timer.
     next_timer: Option<Pin<Box<Sleep>>>,
@@ -166,7 +161,7 @@ where
             finished: false,
             start: now,
             deadline: None,
-            lookups: FuturesUnordered::new(),
+            lookups: None,
             names: Vec::new(),
             v6_lookups_pending: 0,
             resolution_timer: None,
@@ -176,8 +171,7 @@ where
             history,
             attempt_delay: config.attempt_delay,
             favoured: None,
-            in_flight: FuturesUnordered::new(),
-            running: Vec::new(),
+            in_flight: Vec::new(),
             next_timer: None,
             next_timer_armed: false,
             start_next: false,
@@ -186,6 +180,24 @@ where
             skipped: Vec::new(),
             not_tried: 0,
             config,
+        }
+    }
+
+    /// Whether a lookup is still out.
+    fn lookups_pending(&self) -> bool {
+        self.lookups
+            .as_ref()
+            .is_some_and(|lookups| !lookups.is_empty())
+    }
+
+    /// Takes in every answer that has come.
+    fn poll_lookups(&mut self, cx: &mut Context<'_>) {
+        while let Some(Poll::Ready(Some(answer))) = self
+            .lookups
+            .as_mut()
+            .map(|lookups| lookups.poll_next_unpin(cx))
+        {
+            self.on_answer(answer);
         }
     }
 
@@ -229,10 +241,10 @@ where
                 Host::Ip(ip) => literals.push((index, *ip)),
                 Host::Name(name) => {
                     self.names[index].pending = 2;
+                    let lookups = self.lookups.get_or_insert_with(FuturesUnordered::new);
                     for family in [Family::V6, Family::V4] {
                         let lookup = self.config.resolver.resolve(name, family);
-                        self.lookups
-                            .push(Box::pin(async move { (index, family, lookup.await) }));
+                        lookups.push(Box::pin(async move { (index, family, lookup.await) }));
                     }
                     self.v6_lookups_pending += 1;
                 }
@@ -350,15 +362,14 @@ where
         let timer = self
             .config
             .attempt_timeout
-            .map(|timeout| tokio::time::sleep(timeout));
-        self.running.push(index);
+            .map(|timeout| Box::pin(tokio::time::sleep(timeout)));
         self.in_flight.push(InFlight {
             index,
             dial: self.dial.dial(pair),
             timer,
             limit,
         });
-        let more_may_come = !self.plan.is_done() || !self.lookups.is_empty();
+        let more_may_come = !self.plan.is_done() || self.lookups_pending();
         if more_may_come || self.next_timer.is_some() {
             let next_at = now + self.attempt_delay;
             match &mut self.next_timer {
@@ -371,7 +382,6 @@ where
 
     fn end(&mut self, index: usize, outcome: Outcome, error: Option<io::Error>, now: Instant) {
         let ended = self.offset(now);
-        self.running.retain(|&running| running != index);
         if let Some(attempt) = self.attempts.get_mut(index) {
             attempt.ended = ended;
             attempt.outcome = outcome;
@@ -393,10 +403,9 @@ where
         error: impl Fn() -> Option<io::Error>,
         now: Instant,
     ) {
-        let open = self.running.clone();
-        self.in_flight.clear();
-        for index in open {
-            self.end(index, outcome, error(), now);
+        for attempt in std::mem::take(&mut self.in_flight) {
+            // Dropped here: its socket closes.
+            self.end(attempt.index, outcome, error(), now);
         }
     }
 
@@ -454,7 +463,7 @@ where
             self.finished = true;
             // Lookups still out (a slow AAAA after IPv4 won) are dropped now, not when the
             // caller gets round to dropping this future.
-            self.lookups.clear();
+            self.lookups = None;
         }
         answer
     }
@@ -464,11 +473,16 @@ where
             // One reading of the clock per turn: an attempt that starts because another failed
             // starts at the very instant the other ended.
             let now = Instant::now();
-            while let Poll::Ready(Some(answer)) = self.lookups.poll_next_unpin(cx) {
-                self.on_answer(answer);
-            }
+            self.poll_lookups(cx);
             // Attempts before timers: a connect ready in the same instant as a timer still wins.
-            while let Poll::Ready(Some((index, result))) = self.in_flight.poll_next_unpin(cx) {
+            // Oldest first, so of two connected in the same instant the earlier attempt wins.
+            let mut i = 0;
+            while i < self.in_flight.len() {
+                let Poll::Ready(result) = self.in_flight[i].poll_ended(cx) else {
+                    i += 1;
+                    continue;
+                };
+                let index = self.in_flight.remove(i).index;
                 match result {
                     Ok(stream) => return Poll::Ready(Ok(self.win(index, stream, now))),
                     Err(error) => {
@@ -503,7 +517,7 @@ where
                 }
             }
             if self.in_flight.is_empty()
-                && self.lookups.is_empty()
+                && !self.lookups_pending()
                 && (self.plan.is_done() || !self.racing)
             {
                 let kind = if self.attempts.is_empty() {
@@ -543,14 +557,12 @@ impl<D: Dial> Race<D> {
         if !self.begun {
             self.begin(show_sources);
         }
-        while let Poll::Ready(Some(answer)) = self.lookups.poll_next_unpin(cx) {
-            self.on_answer(answer);
-        }
+        self.poll_lookups(cx);
         let deadline_passed = match self.deadline.as_mut() {
             Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
             None => false,
         };
-        if !self.lookups.is_empty() && !deadline_passed {
+        if self.lookups_pending() && !deadline_passed {
             return Poll::Pending;
         }
         let now = Instant::now();

@@ -228,7 +228,8 @@ const FAILING_AT_ONCE: [Fault; 5] = [
 /// - Without `fast_icmp_errors`, IPv6 host-unreachable does not fail before the SYN retransmit
 ///   (the lab delivers the ICMP while connect() holds the socket lock, so it is a soft error):
 ///   under a 500 ms deadline the attempt is Cancelled, not Unreachable. IPv4 queues the error
-///   either way and fails at once.
+///   either way and fails at once, which is why the crate sets the option on IPv6 sockets only:
+///   the IPv4 cases above run without it.
 #[test]
 fn every_fault_alone_on_both_families() {
     let Some(setup) = setup() else { return };
