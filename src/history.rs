@@ -6,7 +6,8 @@
 //! family that recovered gets its turn at the front again.
 
 use std::collections::hash_map::{HashMap, RandomState};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::MIN_ATTEMPT_DELAY;
 use crate::dial::Pair;
-use crate::target::Target;
+use crate::target::{Host, Target};
 
 /// RFC 8305 §5 recommends no attempt delay under 100 ms, even when history says the path is fast.
 const MIN_LEARNED_DELAY: Duration = Duration::from_millis(100);
@@ -39,7 +40,7 @@ pub(crate) struct Lesson {
 /// process) would only share a favourite, which is tried first only if it is in the plan.
 #[derive(Debug)]
 pub(crate) struct History {
-    lessons: Mutex<HashMap<u64, Lesson>>,
+    lessons: Mutex<HashMap<Key, Lesson, BuildHasherDefault<KeyHasher>>>,
     hasher: RandomState,
     capacity: usize,
     ttl: Duration,
@@ -48,7 +49,7 @@ pub(crate) struct History {
 impl History {
     pub(crate) fn new(capacity: usize, ttl: Duration) -> History {
         History {
-            lessons: Mutex::new(HashMap::new()),
+            lessons: Mutex::new(HashMap::default()),
             hasher: RandomState::new(),
             capacity,
             ttl,
@@ -56,8 +57,32 @@ impl History {
     }
 
     /// The lesson for these targets, unless it expired (then it is forgotten).
-    pub(crate) fn recall(&self, targets: &[Target], now: Instant) -> Option<Lesson> {
-        let key = self.hasher.hash_one(targets);
+    /// The key of a target list: a keyed SipHash of it, so that nobody can choose names whose
+    /// keys collide. Computed once per connect.
+    pub(crate) fn key(&self, targets: &[Target]) -> Key {
+        // Each target in a few whole-number writes, rather than the derived `Hash`'s many small
+        // ones: this runs on every connect. Every field is in it, and names end with a byte no
+        // name has, so that different lists give different input.
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write_usize(targets.len());
+        for target in targets {
+            match target.host() {
+                Host::Ip(IpAddr::V4(ip)) => hasher.write_u64(u64::from(ip.to_bits()) << 8 | 4),
+                Host::Ip(IpAddr::V6(ip)) => {
+                    hasher.write_u8(6);
+                    hasher.write_u128(ip.to_bits());
+                }
+                Host::Name(name) => {
+                    hasher.write(name.as_bytes());
+                    hasher.write_u8(0xff);
+                }
+            }
+            hasher.write_u64(u64::from(target.port()) << 32 | u64::from(target.scope_id()));
+        }
+        Key(hasher.finish())
+    }
+
+    pub(crate) fn recall(&self, key: Key, now: Instant) -> Option<Lesson> {
         let mut lessons = self.lessons.lock().ok()?;
         let lesson = *lessons.get(&key)?;
         if now.saturating_duration_since(lesson.since) >= self.ttl {
@@ -68,14 +93,7 @@ impl History {
     }
 
     /// Records a race's winner.
-    pub(crate) fn learn(
-        &self,
-        targets: &[Target],
-        winner: Pair,
-        connect_time: Duration,
-        now: Instant,
-    ) {
-        let key = self.hasher.hash_one(targets);
+    pub(crate) fn learn(&self, key: Key, winner: Pair, connect_time: Duration, now: Instant) {
         let Ok(mut lessons) = self.lessons.lock() else {
             return;
         };
@@ -117,6 +135,32 @@ impl History {
     }
 }
 
+/// A target list's key in the history: see [`History::key`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Key(u64);
+
+/// Hashes a [`Key`] to itself: it is already the output of a keyed hash, so hashing it again
+/// for the map would only cost time.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (by `Key`); anything else still gets a deterministic mix.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
 impl Lesson {
     /// The attempt delay for a race that starts with this lesson's winner: twice its last connect
     /// time, so a winner that has become slow or dead is given up on sooner, but never under
@@ -154,18 +198,39 @@ mod tests {
         let history = History::new(8, 600 * MS);
         let key = targets(&["db.example:5432"]);
         let start = Instant::now();
-        history.learn(&key, pair("192.0.2.1:5432"), 5 * MS, start);
+        history.learn(history.key(&key), pair("192.0.2.1:5432"), 5 * MS, start);
         // Winning again does not push the expiry back...
-        history.learn(&key, pair("192.0.2.1:5432"), 5 * MS, start + 500 * MS);
-        assert!(history.recall(&key, start + 599 * MS).is_some());
-        assert!(history.recall(&key, start + 600 * MS).is_none());
+        history.learn(
+            history.key(&key),
+            pair("192.0.2.1:5432"),
+            5 * MS,
+            start + 500 * MS,
+        );
+        assert!(history
+            .recall(history.key(&key), start + 599 * MS)
+            .is_some());
+        assert!(history
+            .recall(history.key(&key), start + 600 * MS)
+            .is_none());
         // ...and an expired lesson is forgotten.
         assert_eq!(history.len(), 0);
         // A different winner starts a new lead.
-        history.learn(&key, pair("192.0.2.1:5432"), 5 * MS, start + 700 * MS);
-        history.learn(&key, pair("[2001:db8::1]:5432"), 5 * MS, start + 900 * MS);
+        history.learn(
+            history.key(&key),
+            pair("192.0.2.1:5432"),
+            5 * MS,
+            start + 700 * MS,
+        );
+        history.learn(
+            history.key(&key),
+            pair("[2001:db8::1]:5432"),
+            5 * MS,
+            start + 900 * MS,
+        );
         assert_eq!(
-            history.recall(&key, start + 1400 * MS).map(|l| l.winner),
+            history
+                .recall(history.key(&key), start + 1400 * MS)
+                .map(|l| l.winner),
             Some(pair("[2001:db8::1]:5432"))
         );
     }
@@ -179,14 +244,14 @@ mod tests {
             targets(&["b.example:1"]),
             targets(&["c.example:1"]),
         );
-        history.learn(&a, pair("192.0.2.1:1"), MS, now);
-        history.learn(&b, pair("192.0.2.2:1"), MS, now + MS);
-        history.learn(&a, pair("192.0.2.1:1"), MS, now + 2 * MS);
-        history.learn(&c, pair("192.0.2.3:1"), MS, now + 3 * MS);
+        history.learn(history.key(&a), pair("192.0.2.1:1"), MS, now);
+        history.learn(history.key(&b), pair("192.0.2.2:1"), MS, now + MS);
+        history.learn(history.key(&a), pair("192.0.2.1:1"), MS, now + 2 * MS);
+        history.learn(history.key(&c), pair("192.0.2.3:1"), MS, now + 3 * MS);
         assert_eq!(history.len(), 2);
-        assert!(history.recall(&b, now + 4 * MS).is_none());
-        assert!(history.recall(&a, now + 4 * MS).is_some());
-        assert!(history.recall(&c, now + 4 * MS).is_some());
+        assert!(history.recall(history.key(&b), now + 4 * MS).is_none());
+        assert!(history.recall(history.key(&a), now + 4 * MS).is_some());
+        assert!(history.recall(history.key(&c), now + 4 * MS).is_some());
     }
 
     /// RFC 8305 §5: a learned attempt delay stays within 100 ms and the configured delay.

@@ -62,7 +62,7 @@ pub(crate) struct Plan {
     /// Every pair ever added, with the earliest place in the caller's order it was given at: a
     /// pair that two names (or a name and a literal) share ranks by its first place, whichever
     /// answer came first.
-    seen: HashMap<Pair, (usize, usize, usize)>,
+    seen: Seen,
     ranking: Ranking,
     /// A pair to try before everything else (the last winner, from history).
     favourite: Option<Pair>,
@@ -91,7 +91,7 @@ impl Plan {
             queues: [Vec::new(), Vec::new()],
             best: None,
             sorted: true,
-            seen: HashMap::new(),
+            seen: Seen::default(),
             ranking,
             favourite: None,
             probe,
@@ -121,19 +121,14 @@ impl Plan {
     /// of its two places in the caller's order.
     pub(crate) fn add(&mut self, candidates: impl IntoIterator<Item = Candidate>) {
         for candidate in candidates {
-            match self.seen.entry(candidate.pair) {
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    entry.insert(candidate.order);
+            match self.seen.record(candidate.pair, candidate.order) {
+                Recorded::New => {
                     self.incoming_count[slot(candidate.family())] += 1;
                     self.incoming.push(candidate);
                     self.sorted = false;
                 }
-                std::collections::hash_map::Entry::Occupied(mut entry) => {
-                    if candidate.order < *entry.get() {
-                        entry.insert(candidate.order);
-                        self.sorted = false;
-                    }
-                }
+                Recorded::Earlier => self.sorted = false,
+                Recorded::NotEarlier => {}
             }
         }
     }
@@ -167,7 +162,7 @@ impl Plan {
         }
         for candidate in &mut untried {
             if let Some(first) = self.seen.get(&candidate.pair) {
-                candidate.order = *first;
+                candidate.order = first;
             }
         }
         untried.sort_by_key(|candidate| candidate.order);
@@ -181,10 +176,21 @@ impl Plan {
             }
         }
         self.best = untried.first().map(Candidate::family);
+        self.sorted = true;
+        let Some(best) = self.best else {
+            return;
+        };
+        if untried.iter().all(|candidate| candidate.family() == best) {
+            // One family (a lone address, or "localhost" over IPv4): the sorted list, reversed,
+            // is its queue, with no copy into another allocation. (Both queues were emptied
+            // into `untried` above.)
+            untried.reverse();
+            self.queues[slot(best)] = untried;
+            return;
+        }
         for candidate in untried.into_iter().rev() {
             self.queues[slot(candidate.family())].push(candidate);
         }
-        self.sorted = true;
     }
 
     /// Takes the next candidate to try, interleaving families as RFC 8305 §4 says: the first
@@ -234,6 +240,73 @@ impl Plan {
     }
 }
 
+/// A candidate's place in the caller's order (see [`Candidate::order`]).
+type Order = (usize, usize, usize);
+
+/// Every pair added to a plan, with the earliest place it was given at. A list searched in turn
+/// while short, as for nearly every connect (no hashing, one small allocation); a hash map once
+/// it passes `FEW` pairs, so that 10,000 addresses still dedup in linear time.
+#[derive(Debug, Default)]
+struct Seen {
+    few: Vec<(Pair, Order)>,
+    many: HashMap<Pair, Order>,
+}
+
+/// More pairs than this move `Seen` to its hash map.
+const FEW: usize = 16;
+
+/// What [`Seen::record`] found.
+enum Recorded {
+    New,
+    /// Seen before, at a later place: its place is now this one.
+    Earlier,
+    NotEarlier,
+}
+
+impl Seen {
+    fn get(&self, pair: &Pair) -> Option<Order> {
+        if self.many.is_empty() {
+            self.few
+                .iter()
+                .find(|(seen, _)| seen == pair)
+                .map(|(_, order)| *order)
+        } else {
+            self.many.get(pair).copied()
+        }
+    }
+
+    fn record(&mut self, pair: Pair, order: Order) -> Recorded {
+        let hashed = !self.many.is_empty();
+        let room = self.few.len() < FEW;
+        let slot = if !hashed {
+            self.few
+                .iter_mut()
+                .find(|(seen, _)| *seen == pair)
+                .map(|(_, order)| order)
+        } else {
+            self.many.get_mut(&pair)
+        };
+        match slot {
+            Some(earliest) if order < *earliest => {
+                *earliest = order;
+                Recorded::Earlier
+            }
+            Some(_) => Recorded::NotEarlier,
+            None if !hashed && room => {
+                self.few.push((pair, order));
+                Recorded::New
+            }
+            None => {
+                if !hashed {
+                    self.many.extend(self.few.drain(..));
+                }
+                self.many.insert(pair, order);
+                Recorded::New
+            }
+        }
+    }
+}
+
 /// Where a family's candidates are kept.
 fn slot(family: Family) -> usize {
     match family {
@@ -260,7 +333,7 @@ impl Pairing {
         remote: SocketAddr,
         host: Option<Arc<str>>,
         order: (usize, usize),
-    ) -> Result<Vec<Candidate>, Skipped> {
+    ) -> Result<Expansion, Skipped> {
         let skip = |reason| Skipped {
             host: host.clone(),
             remote,
@@ -292,7 +365,7 @@ impl Pairing {
                 addr: remote.ip(),
                 source: Some(local::unspecified_of(remote)),
             };
-            return Ok(vec![candidate(None, 0, dest, false)]);
+            return Ok(Expansion::One(Some(candidate(None, 0, dest, false))));
         };
         let mut usable: Vec<(SocketAddr, IpAddr)> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
@@ -324,11 +397,33 @@ impl Pairing {
             addr: remote.ip(),
             source: Some(usable[0].1),
         };
-        Ok(usable
-            .into_iter()
-            .enumerate()
-            .map(|(rank, (local, _))| candidate(Some(local), rank, dest, true))
-            .collect())
+        Ok(Expansion::Many(
+            usable
+                .into_iter()
+                .enumerate()
+                .map(|(rank, (local, _))| candidate(Some(local), rank, dest, true))
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ))
+    }
+}
+
+/// The candidates for one address: a lone one when the kernel picks the source (no allocation),
+/// or one per usable local address.
+#[derive(Debug)]
+pub(crate) enum Expansion {
+    One(Option<Candidate>),
+    Many(std::vec::IntoIter<Candidate>),
+}
+
+impl Iterator for Expansion {
+    type Item = Candidate;
+
+    fn next(&mut self) -> Option<Candidate> {
+        match self {
+            Expansion::One(one) => one.take(),
+            Expansion::Many(many) => many.next(),
+        }
     }
 }
 

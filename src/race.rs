@@ -17,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 use crate::config::Config;
 use crate::dial::{Dial, Pair};
 use crate::error::{ConnectError, ErrorKind};
-use crate::history::History;
+use crate::history::{self, History};
 use crate::plan::{Candidate, Pairing, Plan, Ranking};
 use crate::report::{Attempt, Millis, Outcome, Report, ResolveFailure, SkipReason, Skipped};
 use crate::resolve::Family;
@@ -91,7 +91,7 @@ pub(crate) struct Race<D: Dial> {
     begun: bool,
     /// Set once the race has answered: polled again, it opens nothing more.
     finished: bool,
-    start: Instant,
+    start: Option<Instant>,
     deadline: Option<Pin<Box<Sleep>>>,
     /// Made on the first name to resolve: IP literals alone cost no lookup set.
     lookups: Option<FuturesUnordered<Lookup>>,
@@ -104,6 +104,8 @@ pub(crate) struct Race<D: Dial> {
     /// Made when the race begins: the local addresses are read then.
     pairing: Option<Pairing>,
     history: Option<Arc<History>>,
+    /// This target list's key in the history, computed when the race begins.
+    history_key: Option<history::Key>,
     /// The configured delay, or the one history suggests for its favourite.
     attempt_delay: Duration,
     favoured: Option<SocketAddr>,
@@ -143,7 +145,6 @@ where
         targets: Vec<Target>,
         history: Option<Arc<History>>,
     ) -> Self {
-        let now = Instant::now();
         let probe = match config.ranking {
             Ranking::Rfc6724(_) => Some(config.route_probe),
             Ranking::InputOrder => None,
@@ -159,7 +160,7 @@ where
             targets,
             begun: false,
             finished: false,
-            start: now,
+            start: None,
             deadline: None,
             lookups: None,
             names: Vec::new(),
@@ -169,6 +170,7 @@ where
             plan,
             pairing: None,
             history,
+            history_key: None,
             attempt_delay: config.attempt_delay,
             favoured: None,
             in_flight: Vec::new(),
@@ -202,18 +204,18 @@ where
     }
 
     fn offset(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.start)
+        now.saturating_duration_since(self.start.unwrap_or(now))
     }
 
     /// Starts the clock, the deadline and every lookup; IP literals go straight into the plan.
     /// `show_sources` asks for route lookups even where the ranking needs none.
-    fn begin(&mut self, show_sources: bool) {
+    fn begin(&mut self, show_sources: bool, now: Instant) {
         self.begun = true;
-        self.start = Instant::now();
+        self.start = Some(now);
         self.deadline = self
             .config
             .timeout
-            .and_then(|timeout| self.start.checked_add(timeout))
+            .and_then(|timeout| now.checked_add(timeout))
             .map(|at| Box::pin(tokio::time::sleep_until(at)));
         let locals = self.config.local_addrs.resolve().unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot list the local interfaces; the kernel picks sources");
@@ -232,9 +234,16 @@ where
             probe: self.config.route_probe,
             table,
         });
-        self.names = (0..self.targets.len())
-            .map(|_| NameState::default())
-            .collect();
+        // Only names have a state; a list of IP literals allocates none.
+        if self
+            .targets
+            .iter()
+            .any(|t| matches!(t.host(), Host::Name(_)))
+        {
+            self.names = (0..self.targets.len())
+                .map(|_| NameState::default())
+                .collect();
+        }
         let mut literals = Vec::new();
         for (index, target) in self.targets.iter().enumerate() {
             match target.host() {
@@ -253,10 +262,14 @@ where
         for (index, ip) in literals {
             self.consider(index, 0, None, ip);
         }
-        let lesson = self
+        self.history_key = self
             .history
             .as_ref()
-            .and_then(|history| history.recall(&self.targets, self.start));
+            .map(|history| history.key(&self.targets));
+        let lesson = match (&self.history, self.history_key) {
+            (Some(history), Some(key)) => history.recall(key, now),
+            _ => None,
+        };
         if let Some(lesson) = lesson {
             tracing::debug!(winner = %lesson.winner.remote, "last race's winner goes first");
             self.plan.favour(lesson.winner);
@@ -427,8 +440,8 @@ where
             local: attempt.local,
             remote: attempt.remote,
         };
-        if let Some(history) = &self.history {
-            history.learn(&self.targets, dialed, attempt.duration(), now);
+        if let (Some(history), Some(key)) = (&self.history, self.history_key) {
+            history.learn(key, dialed, attempt.duration(), now);
         }
         let mut pair = dialed;
         if let Ok(local) = stream.local_addr() {
@@ -455,10 +468,13 @@ where
         if self.finished {
             return Poll::Pending;
         }
+        // One reading of the clock per poll: an attempt that starts because another failed
+        // starts at the very instant the other ended, and the clock costs once.
+        let now = Instant::now();
         if !self.begun {
-            self.begin(false);
+            self.begin(false, now);
         }
-        let answer = self.step(cx);
+        let answer = self.step(cx, now);
         if answer.is_ready() {
             self.finished = true;
             // Lookups still out (a slow AAAA after IPv4 won) are dropped now, not when the
@@ -468,11 +484,12 @@ where
         answer
     }
 
-    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<Won<D::Stream>, ConnectError>> {
+    fn step(
+        &mut self,
+        cx: &mut Context<'_>,
+        now: Instant,
+    ) -> Poll<Result<Won<D::Stream>, ConnectError>> {
         loop {
-            // One reading of the clock per turn: an attempt that starts because another failed
-            // starts at the very instant the other ended.
-            let now = Instant::now();
             self.poll_lookups(cx);
             // Attempts before timers: a connect ready in the same instant as a timer still wins.
             // Oldest first, so of two connected in the same instant the earlier attempt wins.
@@ -554,8 +571,9 @@ impl<D: Dial> Race<D> {
     where
         D::Stream: LocalAddr,
     {
+        let now = Instant::now();
         if !self.begun {
-            self.begin(show_sources);
+            self.begin(show_sources, now);
         }
         self.poll_lookups(cx);
         let deadline_passed = match self.deadline.as_mut() {
@@ -565,7 +583,6 @@ impl<D: Dial> Race<D> {
         if self.lookups_pending() && !deadline_passed {
             return Poll::Pending;
         }
-        let now = Instant::now();
         let candidates = self.plan.drain();
         let report = self.report(now);
         if candidates.is_empty() {
