@@ -101,7 +101,6 @@ fn main() {
         let live = live_listener();
         let one = [live];
         let connector = Connector::new();
-        let x1 = Connector::builder().nodelay(false).build().unwrap();
         let http = HttpConnector::new();
         let uri: http::Uri = format!("http://{live}/").parse().unwrap();
         duel(
