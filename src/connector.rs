@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
 use tokio::net::TcpStream;
@@ -172,11 +172,18 @@ impl Future for Connecting {
                 Poll::Ready(Err(ConnectError::from_invalid_target(invalid.clone())))
             }
             State::Racing(race) => race.poll_race(cx).map(|result| {
-                result.map(|won| Connection {
-                    stream: won.stream,
-                    local: won.pair.local,
-                    peer: won.pair.remote,
-                    report: won.report,
+                result.map(|won| {
+                    let local = OnceLock::new();
+                    if let Some(bound) = won.pair.local {
+                        let _ = local.set(bound);
+                    }
+                    Connection {
+                        stream: won.stream,
+                        local,
+                        peer: won.pair.remote,
+                        report: OnceLock::new(),
+                        raw_report: Mutex::new(Some(won.report)),
+                    }
                 })
             }),
         }
@@ -184,12 +191,19 @@ impl Future for Connecting {
 }
 
 /// A connected stream with its addresses and the report of the race that made it.
+///
+/// When the kernel chose the local address, it is read from the socket (one system call) the
+/// first time [`local_addr`](Connection::local_addr), [`report`](Connection::report) or
+/// [`into_parts`](Connection::into_parts) asks for it, not on every connect.
 #[derive(Debug)]
 pub struct Connection {
     stream: TcpStream,
-    local: Option<SocketAddr>,
+    /// The bound local address, or the kernel's choice once read.
+    local: OnceLock<SocketAddr>,
     peer: SocketAddr,
-    report: Report,
+    /// The report with the winner's local address in it, made on first ask from `raw_report`.
+    report: OnceLock<Report>,
+    raw_report: Mutex<Option<Report>>,
 }
 
 impl Connection {
@@ -198,20 +212,40 @@ impl Connection {
         self.peer
     }
 
-    /// The local address of the stream.
+    /// The local address of the stream. Should the system fail to tell it (it does not for a
+    /// connected socket), the unspecified address of the peer's family, port 0.
     pub fn local_addr(&self) -> SocketAddr {
-        match self.local {
-            Some(local) => local,
-            None => self
-                .stream
-                .local_addr()
-                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
-        }
+        *self.local.get_or_init(|| {
+            self.stream.local_addr().unwrap_or_else(|_| {
+                let unspecified = crate::local::unspecified_of(self.peer);
+                SocketAddr::new(unspecified, 0)
+            })
+        })
     }
 
     /// Every attempt of the race, the winner included.
     pub fn report(&self) -> &Report {
-        &self.report
+        self.report.get_or_init(|| {
+            let raw = self
+                .raw_report
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            self.completed(raw.unwrap_or_default())
+        })
+    }
+
+    /// The race's report with the winner's local address in it.
+    fn completed(&self, mut report: Report) -> Report {
+        let winner = report
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|attempt| attempt.outcome == crate::Outcome::Connected);
+        if let Some(winner) = winner {
+            winner.local.get_or_insert_with(|| self.local_addr());
+        }
+        report
     }
 
     /// The stream.
@@ -230,8 +264,19 @@ impl Connection {
     }
 
     /// Takes the stream and the report.
-    pub fn into_parts(self) -> (TcpStream, Report) {
-        (self.stream, self.report)
+    pub fn into_parts(mut self) -> (TcpStream, Report) {
+        let report = match self.report.take() {
+            Some(report) => report,
+            None => {
+                let raw = self
+                    .raw_report
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let raw = raw.take().unwrap_or_default();
+                self.completed(raw)
+            }
+        };
+        (self.stream, report)
     }
 }
 

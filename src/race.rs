@@ -31,17 +31,6 @@ pub(crate) struct Won<S> {
     pub(crate) report: Report,
 }
 
-/// A stream whose local address can be read, for the report.
-pub(crate) trait LocalAddr {
-    fn local_addr(&self) -> io::Result<SocketAddr>;
-}
-
-impl LocalAddr for tokio::net::TcpStream {
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        tokio::net::TcpStream::local_addr(self)
-    }
-}
-
 /// One family's answer for one name: (target index, family, answer).
 type Answer = (usize, Family, io::Result<Vec<IpAddr>>);
 type Lookup = Pin<Box<dyn Future<Output = Answer> + Send>>;
@@ -134,11 +123,7 @@ impl<D: Dial> std::fmt::Debug for Race<D> {
     }
 }
 
-impl<D> Race<D>
-where
-    D: Dial,
-    D::Stream: LocalAddr,
-{
+impl<D: Dial> Race<D> {
     pub(crate) fn new(
         dial: D,
         config: Arc<Config>,
@@ -443,15 +428,12 @@ where
         if let (Some(history), Some(key)) = (&self.history, self.history_key) {
             history.learn(key, dialed, attempt.duration(), now);
         }
-        let mut pair = dialed;
-        if let Ok(local) = stream.local_addr() {
-            self.attempts[index].local = Some(local);
-            pair.local = Some(local);
-        }
+        // The local address the kernel chose is not read here: `Connection` reads it when first
+        // asked, so a caller who never looks pays no system call for it.
         self.end_in_flight(Outcome::Lost, || None, now);
         Won {
             stream,
-            pair,
+            pair: dialed,
             report: self.report(now),
         }
     }
@@ -558,19 +540,14 @@ where
             return Poll::Pending;
         }
     }
-}
 
-impl<D: Dial> Race<D> {
     /// Resolves and ranks like a connect, then hands back the plan instead of dialing: every
     /// name's answers (or the deadline) are awaited first.
     pub(crate) fn poll_plan(
         &mut self,
         cx: &mut Context<'_>,
         show_sources: bool,
-    ) -> Poll<Result<Planned, ConnectError>>
-    where
-        D::Stream: LocalAddr,
-    {
+    ) -> Poll<Result<Planned, ConnectError>> {
         let now = Instant::now();
         if !self.begun {
             self.begin(show_sources, now);

@@ -225,3 +225,36 @@ async fn a_setup_error_fails_each_attempt_not_the_race() {
         );
     }
 }
+
+/// The winner's local address, chosen by the kernel, is read when first asked for, not during
+/// the connect; whichever way it is asked for, it is the one the server saw.
+#[tokio::test]
+async fn the_winners_local_address_is_in_the_report_whichever_way_it_is_read() {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connector = Connector::new();
+
+    // The report first: it reads the address and `local_addr` answers the same.
+    let connection = connector.connect(addr).await.unwrap();
+    let (_server, seen) = listener.accept().await.unwrap();
+    let winner = connection.report().winner().unwrap();
+    assert_eq!(winner.local(), Some(seen));
+    assert_eq!(connection.local_addr(), seen);
+
+    // `local_addr` first, then the report taken apart.
+    let connection = connector.connect(addr).await.unwrap();
+    let (_server, seen) = listener.accept().await.unwrap();
+    assert_eq!(connection.local_addr(), seen);
+    let (stream, report) = connection.into_parts();
+    assert_eq!(report.winner().unwrap().local(), Some(seen));
+    assert_eq!(stream.local_addr().unwrap(), seen);
+
+    // Nothing asked for before the report is taken apart.
+    let connection = connector.connect(addr).await.unwrap();
+    let (_server, seen) = listener.accept().await.unwrap();
+    let (_stream, report) = connection.into_parts();
+    assert_eq!(report.winner().unwrap().local(), Some(seen));
+    assert!(report.timeline().to_string().contains(&seen.to_string()));
+}

@@ -46,12 +46,6 @@ impl Drop for Stream {
     }
 }
 
-impl LocalAddr for Stream {
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Err(io::Error::other("scripted streams have no local address"))
-    }
-}
-
 /// Marks a dial future abandoned if it is dropped before it finished.
 struct Watch {
     tally: Arc<Tally>,
