@@ -4,8 +4,9 @@
 //! measures one contender for seconds, then the next: a 10 % difference between two of them is
 //! then as likely the drift as the code. Here every round times a block of connects for each
 //! contender back to back (in a rotating order), so all of them meet the same moment's machine,
-//! and the ratio to Tokio's `TcpStream::connect` is taken within each round. The medians of those
-//! per-round ratios are what the README quotes; the spread between rounds is printed with them.
+//! and the ratios to Tokio's `TcpStream::connect` and to hyper-util's `HttpConnector` are taken
+//! within each round. The medians of those per-round ratios are what the README quotes, with
+//! their spread between rounds (the middle half of the rounds).
 //!
 //! Contenders, each with its defaults (see `benches/connect.rs`): connect-by-list's
 //! `Connector::connect`, Tokio's `TcpStream::connect`, hyper-util's `HttpConnector` through its
@@ -28,7 +29,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use support::{hyper_util, live_listener, ours, runtime, tokio_connect, ListResolver};
 
 /// Rounds timed per scenario, after `WARM_UP` rounds that are not.
-const ROUNDS: usize = 400;
+const ROUNDS: usize = 1000;
 const WARM_UP: usize = 20;
 /// Connects per contender per round.
 const BLOCK: usize = 25;
@@ -36,8 +37,8 @@ const BLOCK: usize = 25;
 type Connect<'a> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + 'a>> + 'a>;
 
 /// Times `contenders` round by round and prints each one's median time per connect and its
-/// per-round ratio to the contender named `reference`.
-fn duel(title: &str, reference: &str, contenders: &[(&str, Connect<'_>)]) {
+/// per-round ratios to the contenders named in `references`.
+fn duel(title: &str, references: &[&str], contenders: &[(&str, Connect<'_>)]) {
     let rt = runtime();
     let n = contenders.len();
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); n];
@@ -57,30 +58,38 @@ fn duel(title: &str, reference: &str, contenders: &[(&str, Connect<'_>)]) {
             }
         }
     }
-    let reference = contenders
+    let references: Vec<usize> = references
         .iter()
-        .position(|(name, _)| *name == reference)
-        .unwrap();
+        .map(|reference| {
+            contenders
+                .iter()
+                .position(|(name, _)| name == reference)
+                .unwrap()
+        })
+        .collect();
     println!("\n{title}: {ROUNDS} rounds of {BLOCK} connects each, interleaved");
-    println!(
-        "| contender | median µs per connect | ratio to {} (median, middle half of rounds) |",
-        contenders[reference].0
-    );
-    println!("|---|---|---|");
+    print!("| contender | median µs per connect |");
+    for &reference in &references {
+        print!(" time ÷ {}'s, same round |", contenders[reference].0);
+    }
+    println!("\n|---|---|{}", "---|".repeat(references.len()));
     for (who, (name, _)) in contenders.iter().enumerate() {
-        let mut ratios: Vec<f64> = times[who]
-            .iter()
-            .zip(&times[reference])
-            .map(|(mine, theirs)| mine / theirs)
-            .collect();
         let mut mine = times[who].clone();
-        println!(
-            "| {name} | {:.1} | {:.3} ({:.3}–{:.3}) |",
-            quantile(&mut mine, 0.5),
-            quantile(&mut ratios, 0.5),
-            quantile(&mut ratios, 0.25),
-            quantile(&mut ratios, 0.75),
-        );
+        print!("| {name} | {:.1} |", quantile(&mut mine, 0.5));
+        for &reference in &references {
+            let mut ratios: Vec<f64> = times[who]
+                .iter()
+                .zip(&times[reference])
+                .map(|(mine, theirs)| mine / theirs)
+                .collect();
+            print!(
+                " {:.3} ({:.3}–{:.3}) |",
+                quantile(&mut ratios, 0.5),
+                quantile(&mut ratios, 0.25),
+                quantile(&mut ratios, 0.75),
+            );
+        }
+        println!();
     }
 }
 
@@ -96,6 +105,7 @@ fn main() {
         .collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     let tokio_name = "tokio TcpStream::connect";
+    let hyper_name = "hyper-util HttpConnector";
 
     if wanted("one_live") {
         let live = live_listener();
@@ -105,17 +115,14 @@ fn main() {
         let uri: http::Uri = format!("http://{live}/").parse().unwrap();
         duel(
             "one_live",
-            tokio_name,
+            &[tokio_name, hyper_name],
             &[
                 (
                     "connect-by-list",
                     Box::new(|| Box::pin(ours(&connector, &one))),
                 ),
                 (tokio_name, Box::new(|| Box::pin(tokio_connect(&one)))),
-                (
-                    "hyper-util HttpConnector",
-                    Box::new(|| Box::pin(hyper_util(&http, &uri))),
-                ),
+                (hyper_name, Box::new(|| Box::pin(hyper_util(&http, &uri)))),
             ],
         );
     }
@@ -130,7 +137,7 @@ fn main() {
         let uri: http::Uri = "http://refused-then-live.invalid/".parse().unwrap();
         duel(
             "refused_then_live",
-            tokio_name,
+            &[tokio_name, hyper_name],
             &[
                 (
                     "connect-by-list (history off)",
@@ -141,10 +148,7 @@ fn main() {
                     Box::new(|| Box::pin(ours(&with_history, &addrs))),
                 ),
                 (tokio_name, Box::new(|| Box::pin(tokio_connect(&addrs)))),
-                (
-                    "hyper-util HttpConnector",
-                    Box::new(|| Box::pin(hyper_util(&http, &uri))),
-                ),
+                (hyper_name, Box::new(|| Box::pin(hyper_util(&http, &uri)))),
             ],
         );
     }

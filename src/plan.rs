@@ -47,6 +47,10 @@ pub(crate) enum Ranking {
 /// The candidates not yet tried, in the order the race takes them.
 #[derive(Debug)]
 pub(crate) struct Plan {
+    /// The first candidate, while it is the only one ever added: a lone address (the most
+    /// common connect) is taken from here with no dedup list, no sort and no queue. A second
+    /// candidate sends it down the general path.
+    lone: Option<Candidate>,
     /// Candidates added since the last sort, in no order.
     incoming: Vec<Candidate>,
     /// How many of `incoming` are IPv6 and IPv4 (indexed by `slot`).
@@ -86,6 +90,7 @@ impl Plan {
         probe: Option<RouteProbe>,
     ) -> Plan {
         Plan {
+            lone: None,
             incoming: Vec::new(),
             incoming_count: [0, 0],
             queues: [Vec::new(), Vec::new()],
@@ -109,6 +114,10 @@ impl Plan {
         self.probe = Some(probe);
         self.probe_always = true;
         self.sorted = false;
+        // A lone candidate is probed like any other, on the general path.
+        if let Some(lone) = self.lone.take() {
+            self.add_general(lone);
+        }
     }
 
     /// Puts this pair first whenever it is in the plan (RFC 8305 §5: what won last time).
@@ -121,15 +130,27 @@ impl Plan {
     /// of its two places in the caller's order.
     pub(crate) fn add(&mut self, candidates: impl IntoIterator<Item = Candidate>) {
         for candidate in candidates {
-            match self.seen.record(candidate.pair, candidate.order) {
-                Recorded::New => {
-                    self.incoming_count[slot(candidate.family())] += 1;
-                    self.incoming.push(candidate);
-                    self.sorted = false;
-                }
-                Recorded::Earlier => self.sorted = false,
-                Recorded::NotEarlier => {}
+            let pristine = self.taken == 0 && self.lone.is_none() && self.seen.is_empty();
+            if pristine && !self.probe_always {
+                self.lone = Some(candidate);
+                continue;
             }
+            if let Some(lone) = self.lone.take() {
+                self.add_general(lone);
+            }
+            self.add_general(candidate);
+        }
+    }
+
+    fn add_general(&mut self, candidate: Candidate) {
+        match self.seen.record(candidate.pair, candidate.order) {
+            Recorded::New => {
+                self.incoming_count[slot(candidate.family())] += 1;
+                self.incoming.push(candidate);
+                self.sorted = false;
+            }
+            Recorded::Earlier => self.sorted = false,
+            Recorded::NotEarlier => {}
         }
     }
 
@@ -201,6 +222,14 @@ impl Plan {
         if self.taken >= self.max_attempts || self.untried() == 0 {
             return None;
         }
+        if let Some(lone) = self.lone.take() {
+            self.taken += 1;
+            self.preferred = Some(lone.family());
+            self.last = self.preferred;
+            // Remembered, so that the same pair coming again (a late answer) is not tried twice.
+            self.seen.record(lone.pair, lone.order);
+            return Some(lone);
+        }
         if !self.sorted {
             self.sort();
         }
@@ -220,7 +249,11 @@ impl Plan {
 
     /// Whether an untried candidate of this family is waiting.
     pub(crate) fn has(&self, family: Family) -> bool {
-        self.incoming_count[slot(family)] > 0 || !self.queues[slot(family)].is_empty()
+        self.lone
+            .as_ref()
+            .is_some_and(|lone| lone.family() == family)
+            || self.incoming_count[slot(family)] > 0
+            || !self.queues[slot(family)].is_empty()
     }
 
     /// Nothing more will be taken: empty, or the attempt cap is reached.
@@ -230,7 +263,10 @@ impl Plan {
 
     /// How many candidates are waiting.
     pub(crate) fn untried(&self) -> usize {
-        self.incoming.len() + self.queues[0].len() + self.queues[1].len()
+        usize::from(self.lone.is_some())
+            + self.incoming.len()
+            + self.queues[0].len()
+            + self.queues[1].len()
     }
 
     /// Everything left, in the order `next` would take it (ignoring the attempt cap).
@@ -264,6 +300,10 @@ enum Recorded {
 }
 
 impl Seen {
+    fn is_empty(&self) -> bool {
+        self.few.is_empty() && self.many.is_empty()
+    }
+
     fn get(&self, pair: &Pair) -> Option<Order> {
         if self.many.is_empty() {
             self.few

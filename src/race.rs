@@ -229,10 +229,9 @@ impl<D: Dial> Race<D> {
                 .map(|_| NameState::default())
                 .collect();
         }
-        let mut literals = Vec::new();
         for (index, target) in self.targets.iter().enumerate() {
             match target.host() {
-                Host::Ip(ip) => literals.push((index, *ip)),
+                Host::Ip(_) => {}
                 Host::Name(name) => {
                     self.names[index].pending = 2;
                     let lookups = self.lookups.get_or_insert_with(FuturesUnordered::new);
@@ -244,13 +243,18 @@ impl<D: Dial> Race<D> {
                 }
             }
         }
-        for (index, ip) in literals {
-            self.consider(index, 0, None, ip);
+        for index in 0..self.targets.len() {
+            if let Host::Ip(ip) = *self.targets[index].host() {
+                self.consider(index, 0, None, ip);
+            }
         }
-        self.history_key = self
-            .history
-            .as_ref()
-            .map(|history| history.key(&self.targets));
+        // With one pair to try and no name to bring more, history has nothing to choose between:
+        // it is neither asked nor taught.
+        let lone = self.lookups.is_none() && self.plan.untried() <= 1;
+        self.history_key = match &self.history {
+            Some(history) if !lone => Some(history.key(&self.targets)),
+            _ => None,
+        };
         let lesson = match (&self.history, self.history_key) {
             (Some(history), Some(key)) => history.recall(key, now),
             _ => None,

@@ -1041,6 +1041,44 @@ async fn history_expires() {
     assert_eq!(later.report.elapsed(), 270 * MS);
 }
 
+/// A lone pair leaves history alone: there is nothing to choose between, now or next time. A
+/// name, even with one address, is remembered (its answers may grow).
+#[tokio::test(start_paused = true)]
+async fn a_lone_pair_is_not_remembered() {
+    let history = Arc::new(History::new(16, Duration::from_secs(60)));
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(MS))]);
+    run(remembering(
+        &dial,
+        config(),
+        ["192.0.2.1:80"],
+        Some(history.clone()),
+    ))
+    .await
+    .expect("connects");
+    assert_eq!(history.len(), 0);
+    let resolver = ScriptedResolver::default()
+        .answer("one.test", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .fail("one.test", Family::V6, Duration::ZERO);
+    run(remembering(
+        &dial,
+        with_resolver(resolver),
+        "one.test:80",
+        Some(history.clone()),
+    ))
+    .await
+    .expect("connects");
+    assert_eq!(history.len(), 1);
+    run(remembering(
+        &dial,
+        ranked(),
+        ["192.0.2.1:80", "192.0.2.2:80"],
+        Some(history.clone()),
+    ))
+    .await
+    .expect("connects");
+    assert_eq!(history.len(), 2);
+}
+
 /// Polled again after it answered, a race opens nothing more.
 #[tokio::test(start_paused = true)]
 async fn polling_a_finished_race_opens_nothing() {
