@@ -533,6 +533,17 @@ pub(crate) fn sort_by_rfc6724<T>(
     if items.len() < 2 {
         return;
     }
+    if items.len() <= SMALL && items.iter().filter(|i| key(i).addr.is_ipv6()).count() < 2 {
+        // Rule 9 needs two IPv6 destinations; without them a stable sort by rules 1 to 8 is the
+        // whole order. Short lists (the usual connect, and "localhost") take it in place, with
+        // no index arrays to allocate.
+        items.sort_by(|a, b| {
+            Rank::of(key(a), table)
+                .head
+                .cmp(&Rank::of(key(b), table).head)
+        });
+        return;
+    }
     let ranks: Vec<Rank> = items
         .iter()
         .map(|item| Rank::of(key(item), table))
@@ -563,6 +574,9 @@ pub(crate) fn sort_by_rfc6724<T>(
     }
     permute(items, &order);
 }
+
+/// Lists up to this long, with at most one IPv6 destination, are sorted in place.
+const SMALL: usize = 16;
 
 /// Rearranges `items` so that position p holds what was at `order[p]`.
 /// `order` must be a permutation of the positions.
