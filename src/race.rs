@@ -351,6 +351,12 @@ impl<D: Dial> Race<D> {
         let started = self.offset(now);
         let pair = candidate.pair;
         tracing::debug!(attempt = index + 1, remote = %pair.remote, local = ?pair.local, "attempt started");
+        if self.attempts.capacity() == 0 {
+            // Room for one to begin with: most connects make one attempt, and a race in flight
+            // should hold no more than it needs (the second attempt grows both lists to four).
+            self.attempts.reserve_exact(1);
+            self.in_flight.reserve_exact(1);
+        }
         self.attempts.push(Attempt {
             host: candidate.host,
             local: pair.local,
