@@ -51,6 +51,8 @@ pub(crate) struct Plan {
     /// common connect) is taken from here with no dedup list, no sort and no queue. A second
     /// candidate sends it down the general path.
     lone: Option<Candidate>,
+    /// The lone candidate once taken, entered in `seen` only when another candidate comes.
+    lone_taken: Option<(Pair, Order)>,
     /// Candidates added since the last sort, in no order.
     incoming: Vec<Candidate>,
     /// How many of `incoming` are IPv6 and IPv4 (indexed by `slot`).
@@ -91,6 +93,7 @@ impl Plan {
     ) -> Plan {
         Plan {
             lone: None,
+            lone_taken: None,
             incoming: Vec::new(),
             incoming_count: [0, 0],
             queues: [Vec::new(), Vec::new()],
@@ -137,6 +140,9 @@ impl Plan {
             }
             if let Some(lone) = self.lone.take() {
                 self.add_general(lone);
+            }
+            if let Some((pair, order)) = self.lone_taken.take() {
+                self.seen.record(pair, order);
             }
             self.add_general(candidate);
         }
@@ -227,7 +233,7 @@ impl Plan {
             self.preferred = Some(lone.family());
             self.last = self.preferred;
             // Remembered, so that the same pair coming again (a late answer) is not tried twice.
-            self.seen.record(lone.pair, lone.order);
+            self.lone_taken = Some((lone.pair, lone.order));
             return Some(lone);
         }
         if !self.sorted {
@@ -586,6 +592,32 @@ pub(crate) mod tests {
             .map(|c| c.pair.remote.to_string())
             .collect();
         assert_eq!(rest, ["127.0.0.1:1", "127.0.0.4:1"]);
+    }
+
+    /// A lone candidate, taken before anything else came, is still remembered: the same pair
+    /// arriving later (from another name) is not tried again, whether alone or with others.
+    #[test]
+    fn a_taken_lone_candidate_is_not_tried_again() {
+        let mut plan = Plan::new(1, 100, Ranking::InputOrder, None);
+        plan.add([candidate("127.0.0.3:1", (1, 0))]);
+        assert!(plan.next().is_some());
+        plan.add([candidate("127.0.0.3:1", (0, 0))]);
+        assert_eq!(plan.untried(), 0);
+        assert!(plan.next().is_none());
+
+        let mut plan = Plan::new(1, 100, Ranking::InputOrder, None);
+        plan.add([candidate("127.0.0.3:1", (1, 0))]);
+        assert!(plan.next().is_some());
+        plan.add([
+            candidate("127.0.0.4:1", (2, 0)),
+            candidate("127.0.0.3:1", (0, 0)),
+        ]);
+        let rest: Vec<String> = plan
+            .drain()
+            .into_iter()
+            .map(|c| c.pair.remote.to_string())
+            .collect();
+        assert_eq!(rest, ["127.0.0.4:1"]);
     }
 
     fn any_remote() -> impl Strategy<Value = String> {
