@@ -6,7 +6,8 @@
 //! contender back to back (in a rotating order), so all of them meet the same moment's machine,
 //! and the ratios to Tokio's `TcpStream::connect` and to hyper-util's `HttpConnector` are taken
 //! within each round. The medians of those per-round ratios are what the README quotes, with
-//! their spread between rounds (the middle half of the rounds).
+//! their spread between rounds (the middle half of the rounds) and the share of rounds in which
+//! the contender was the faster of the two.
 //!
 //! Contenders, each with its defaults (see `benches/connect.rs`): connect-by-list's
 //! `Connector::connect`, Tokio's `TcpStream::connect`, hyper-util's `HttpConnector` through its
@@ -82,11 +83,17 @@ fn duel(title: &str, references: &[&str], contenders: &[(&str, Connect<'_>)]) {
                 .zip(&times[reference])
                 .map(|(mine, theirs)| mine / theirs)
                 .collect();
+            if who == reference {
+                print!(" 1 |");
+                continue;
+            }
+            let faster = ratios.iter().filter(|&&ratio| ratio < 1.0).count();
             print!(
-                " {:.3} ({:.3}–{:.3}) |",
+                " {:.3} ({:.3}–{:.3}), faster in {:.0} % |",
                 quantile(&mut ratios, 0.5),
                 quantile(&mut ratios, 0.25),
                 quantile(&mut ratios, 0.75),
+                100.0 * faster as f64 / ratios.len() as f64,
             );
         }
         println!();

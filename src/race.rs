@@ -377,15 +377,17 @@ impl<D: Dial> Race<D> {
             timer,
             limit,
         });
+        // The timer for the next attempt, when there can be one: the last attempt (nothing left
+        // in the plan and no lookup out that could add to it) leaves it unarmed.
         let more_may_come = !self.plan.is_done() || self.lookups_pending();
-        if more_may_come || self.next_timer.is_some() {
+        if more_may_come {
             let next_at = now + self.attempt_delay;
             match &mut self.next_timer {
                 Some(timer) => timer.as_mut().reset(next_at),
                 None => self.next_timer = Some(Box::pin(tokio::time::sleep_until(next_at))),
             }
-            self.next_timer_armed = true;
         }
+        self.next_timer_armed = more_may_come;
     }
 
     fn end(&mut self, index: usize, outcome: Outcome, error: Option<io::Error>, now: Instant) {
