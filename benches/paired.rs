@@ -13,7 +13,10 @@
 //! `Connector::connect`, Tokio's `TcpStream::connect`, hyper-util's `HttpConnector` through its
 //! `Service<Uri>`. Every connect goes to 127.0.0.1 only.
 //!
-//! Run: `cargo bench --bench paired` (add `-- one_live` or `-- refused_then_live` to pick one).
+//! Scenarios: `one_live`, `refused_then_live` (the crate with history off and on), and
+//! `1000_concurrent` (1,000 connects at once per call; time per connect).
+//!
+//! Run: `cargo bench --bench paired` (add a scenario's name to pick it).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "../tests/support/loopback.rs"]
@@ -26,35 +29,60 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use connect_by_list::Connector;
+use futures_util::future::join_all;
 use hyper_util::client::legacy::connect::HttpConnector;
 use support::{hyper_util, live_listener, ours, runtime, tokio_connect, ListResolver};
 
-/// Rounds timed per scenario, after `WARM_UP` rounds that are not.
-const ROUNDS: usize = 1000;
+/// How a scenario is timed: `rounds` rounds (after `WARM_UP` that are not counted), each timing
+/// `block` calls of every contender, a call making `per_call` connects.
+struct Shape {
+    rounds: usize,
+    block: usize,
+    per_call: usize,
+}
+
+/// One connect per call, 25 calls a round, 1,000 rounds.
+const SINGLE: Shape = Shape {
+    rounds: 1000,
+    block: 25,
+    per_call: 1,
+};
+/// `BATCH` connects at once per call, one call a round, 60 rounds.
+const CONCURRENT: Shape = Shape {
+    rounds: 60,
+    block: 1,
+    per_call: BATCH,
+};
 const WARM_UP: usize = 20;
-/// Connects per contender per round.
-const BLOCK: usize = 25;
+/// Connects at once in the concurrent scenario.
+const BATCH: usize = 1000;
 
 type Connect<'a> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + 'a>> + 'a>;
 
 /// Times `contenders` round by round and prints each one's median time per connect and its
 /// per-round ratios to the contenders named in `references`.
-fn duel(title: &str, references: &[&str], contenders: &[(&str, Connect<'_>)]) {
+fn duel(title: &str, shape: Shape, references: &[&str], contenders: &[(&str, Connect<'_>)]) {
+    let Shape {
+        rounds,
+        block,
+        per_call,
+    } = shape;
     let rt = runtime();
     let n = contenders.len();
-    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); n];
-    for round in 0..WARM_UP + ROUNDS {
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); n];
+    let warm_up = WARM_UP.min(rounds / 3);
+    for round in 0..warm_up + rounds {
         for turn in 0..n {
             let who = (round + turn) % n;
             let connect = &contenders[who].1;
             let start = Instant::now();
             rt.block_on(async {
-                for _ in 0..BLOCK {
+                for _ in 0..block {
                     connect().await;
                 }
             });
-            let per_connect = start.elapsed().as_secs_f64() * 1e6 / BLOCK as f64;
-            if round >= WARM_UP {
+            let per_connect = start.elapsed().as_secs_f64() * 1e6 / (block * per_call) as f64;
+            if round >= warm_up {
                 times[who].push(per_connect);
             }
         }
@@ -68,7 +96,10 @@ fn duel(title: &str, references: &[&str], contenders: &[(&str, Connect<'_>)]) {
                 .unwrap()
         })
         .collect();
-    println!("\n{title}: {ROUNDS} rounds of {BLOCK} connects each, interleaved");
+    println!(
+        "\n{title}: {rounds} rounds of {} connects per contender, interleaved",
+        block * per_call
+    );
     print!("| contender | median µs per connect |");
     for &reference in &references {
         print!(" time ÷ {}'s, same round |", contenders[reference].0);
@@ -122,6 +153,7 @@ fn main() {
         let uri: http::Uri = format!("http://{live}/").parse().unwrap();
         duel(
             "one_live",
+            SINGLE,
             &[tokio_name, hyper_name],
             &[
                 (
@@ -144,6 +176,7 @@ fn main() {
         let uri: http::Uri = "http://refused-then-live.invalid/".parse().unwrap();
         duel(
             "refused_then_live",
+            SINGLE,
             &[tokio_name, hyper_name],
             &[
                 (
@@ -159,4 +192,37 @@ fn main() {
             ],
         );
     }
+
+    if wanted("1000_concurrent") {
+        let live = live_listener();
+        let one = [live];
+        let connector = Connector::new();
+        let http = HttpConnector::new();
+        let uri: http::Uri = format!("http://{live}/").parse().unwrap();
+        duel(
+            "1000_concurrent",
+            CONCURRENT,
+            &[tokio_name, hyper_name],
+            &[
+                (
+                    "connect-by-list",
+                    Box::new(|| Box::pin(batch(|| ours(&connector, &one)))),
+                ),
+                (
+                    tokio_name,
+                    Box::new(|| Box::pin(batch(|| tokio_connect(&one)))),
+                ),
+                (
+                    hyper_name,
+                    Box::new(|| Box::pin(batch(|| hyper_util(&http, &uri)))),
+                ),
+            ],
+        );
+    }
+}
+
+/// Runs `BATCH` connect futures at once on this task and waits for all.
+async fn batch<F: Future<Output = ()>>(make: impl Fn() -> F) {
+    let all: Vec<Pin<Box<F>>> = (0..BATCH).map(|_| Box::pin(make())).collect();
+    join_all(all).await;
 }

@@ -42,15 +42,17 @@
 //!    every destination is paired with every local address that can reach it, best first by
 //!    RFC 6724 §5; otherwise the kernel picks the source.
 //! 5. **Ranking** ([`PolicyTable`]): RFC 6724 §6 destination ordering over all targets
-//!    together, with the source address the kernel would use for each (longest-prefix matching
-//!    only between IPv6 addresses, so IPv4 round-robin survives); the last race's winner first
-//!    (history, RFC 8305 §5); then families interleaved (RFC 8305 §4). [`Connector::plan`] shows
-//!    the result without connecting.
+//!    together, with the source address the kernel would use for each, looked up when there is
+//!    more than one address to order (a loopback destination's source is the loopback; no
+//!    lookup). Longest-prefix matching applies only between IPv6 addresses, so IPv4 round-robin
+//!    survives. Then the last race's winner first (history, RFC 8305 §5); then families
+//!    interleaved (RFC 8305 §4). [`Connector::plan`] shows the result without connecting.
 //! 6. **Race**: attempt 1 at once; each next one when the attempt delay (250 ms) has passed since
 //!    the last start, or at once when an attempt fails; earlier attempts keep running. The first
 //!    to connect wins; the others are closed, also one that connects in the same instant. The
 //!    deadline ([`Builder::timeout`]) covers everything from resolution on.
-//! 7. **Result**: a [`Connection`] (stream, both addresses, [`Report`]) or a [`ConnectError`]
+//! 7. **Result**: a [`Connection`] (stream, both addresses, [`Report`]; a local address the
+//!    kernel chose is read from the socket when first asked for) or a [`ConnectError`]
 //!    (kind, one-line summary of every attempt, the report, and each attempt's own
 //!    [`io::Error`](std::io::Error)); it converts into `io::Error` with a fitting kind.
 //!
