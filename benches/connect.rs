@@ -15,7 +15,11 @@
 //! the two-address case, a name that a custom resolver answers with both addresses.
 //!
 //! Each contender runs with its defaults, which is what users get: the crate sets `TCP_NODELAY`
-//! and `IP_RECVERR` on each socket, `HttpConnector` sets `TCP_NODELAY` (off), Tokio sets nothing.
+//! (and `IPV6_RECVERR` on IPv6 sockets; these are IPv4), `HttpConnector` sets `TCP_NODELAY` (off)
+//! and makes the socket non-blocking with two `fcntl` calls, Tokio sets nothing.
+//!
+//! Criterion times one contender after the other, so on a machine whose speed drifts the
+//! ratios between them drift too; `benches/paired.rs` times them interleaved, for the ratios.
 //!
 //! TIME_WAIT: see `support`: every client stream is closed with `SO_LINGER 0`, for all three.
 //!
@@ -26,19 +30,10 @@
 mod loopback;
 mod support;
 
-use std::future::Future;
-use std::net::Ipv4Addr;
-use std::pin::Pin;
 use std::time::Duration;
 
-use connect_by_list::Connector;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use futures_util::future::join_all;
-use hyper_util::client::legacy::connect::HttpConnector;
-use support::{hyper_util, live_listener, ours, runtime, tokio_connect, ListResolver};
-
-/// Connects per iteration of the concurrent group.
-const BATCH: usize = 1000;
+use support::{batch, hyper_util, ours, runtime, tokio_connect, OneLive, RefusedThenLive, BATCH};
 
 fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     group
@@ -48,85 +43,60 @@ fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
 
 fn one_live(c: &mut Criterion) {
     let rt = runtime();
-    let live = live_listener();
-    let connector = Connector::new();
-    let http = HttpConnector::new();
-    let uri: http::Uri = format!("http://{live}/").parse().unwrap();
-    let one = [live];
-
+    let at = OneLive::new();
     let mut group = c.benchmark_group("connect/one_live");
     configure(&mut group);
     group.throughput(Throughput::Elements(1));
     group.bench_function("connect-by-list", |b| {
-        b.to_async(&rt).iter(|| ours(&connector, &one))
+        b.to_async(&rt).iter(|| ours(&at.connector, &at.one))
     });
     group.bench_function("tokio TcpStream::connect", |b| {
-        b.to_async(&rt).iter(|| tokio_connect(&one))
+        b.to_async(&rt).iter(|| tokio_connect(&at.one))
     });
     group.bench_function("hyper-util HttpConnector", |b| {
-        b.to_async(&rt).iter(|| hyper_util(&http, &uri))
+        b.to_async(&rt).iter(|| hyper_util(&at.http, &at.uri))
     });
     group.finish();
 }
 
 fn refused_then_live(c: &mut Criterion) {
     let rt = runtime();
-    let refused = loopback::Refused::new(Ipv4Addr::LOCALHOST.into()).unwrap();
-    let live = live_listener();
-    let addrs = [refused.addr(), live];
-    // History off: with it (the default) every connect after the first goes straight to the
-    // address that won last time and never meets the refused one, which is the point of history
-    // but not what this group measures. The default is listed too, as its own line.
-    let connector = Connector::builder().history_capacity(0).build().unwrap();
-    let with_history = Connector::new();
-    let http = HttpConnector::new_with_resolver(ListResolver(addrs.to_vec()));
-    // No port in the URI: HttpConnector then keeps the ports the resolver gave.
-    let uri: http::Uri = "http://refused-then-live.invalid/".parse().unwrap();
-
+    let at = RefusedThenLive::new();
     let mut group = c.benchmark_group("connect/refused_then_live");
     configure(&mut group);
     group.throughput(Throughput::Elements(1));
     group.bench_function("connect-by-list", |b| {
-        b.to_async(&rt).iter(|| ours(&connector, &addrs))
+        b.to_async(&rt).iter(|| ours(&at.no_history, &at.addrs))
     });
     group.bench_function("connect-by-list, history on (skips the refused)", |b| {
-        b.to_async(&rt).iter(|| ours(&with_history, &addrs))
+        b.to_async(&rt).iter(|| ours(&at.with_history, &at.addrs))
     });
     group.bench_function("tokio TcpStream::connect", |b| {
-        b.to_async(&rt).iter(|| tokio_connect(&addrs))
+        b.to_async(&rt).iter(|| tokio_connect(&at.addrs))
     });
     group.bench_function("hyper-util HttpConnector", |b| {
-        b.to_async(&rt).iter(|| hyper_util(&http, &uri))
+        b.to_async(&rt).iter(|| hyper_util(&at.http, &at.uri))
     });
     group.finish();
 }
 
-/// Runs `BATCH` connect futures at once on this task and waits for all.
-async fn batch<F: Future<Output = ()>>(make: impl Fn() -> F) {
-    let all: Vec<Pin<Box<F>>> = (0..BATCH).map(|_| Box::pin(make())).collect();
-    join_all(all).await;
-}
-
 fn concurrent(c: &mut Criterion) {
     let rt = runtime();
-    let live = live_listener();
-    let connector = Connector::new();
-    let http = HttpConnector::new();
-    let uri: http::Uri = format!("http://{live}/").parse().unwrap();
-    let one = [live];
-
+    let at = OneLive::new();
     let mut group = c.benchmark_group("connect/1000_concurrent");
     configure(&mut group);
     group.sample_size(20);
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("connect-by-list", |b| {
-        b.to_async(&rt).iter(|| batch(|| ours(&connector, &one)))
+        b.to_async(&rt)
+            .iter(|| batch(|| ours(&at.connector, &at.one)))
     });
     group.bench_function("tokio TcpStream::connect", |b| {
-        b.to_async(&rt).iter(|| batch(|| tokio_connect(&one)))
+        b.to_async(&rt).iter(|| batch(|| tokio_connect(&at.one)))
     });
     group.bench_function("hyper-util HttpConnector", |b| {
-        b.to_async(&rt).iter(|| batch(|| hyper_util(&http, &uri)))
+        b.to_async(&rt)
+            .iter(|| batch(|| hyper_util(&at.http, &at.uri)))
     });
     group.finish();
 }

@@ -24,14 +24,10 @@ mod loopback;
 mod support;
 
 use std::future::Future;
-use std::net::Ipv4Addr;
 use std::pin::Pin;
 use std::time::Instant;
 
-use connect_by_list::Connector;
-use futures_util::future::join_all;
-use hyper_util::client::legacy::connect::HttpConnector;
-use support::{hyper_util, live_listener, ours, runtime, tokio_connect, ListResolver};
+use support::{batch, hyper_util, ours, runtime, tokio_connect, OneLive, RefusedThenLive, BATCH};
 
 /// How a scenario is timed: `rounds` rounds (after `WARM_UP` that are not counted), each timing
 /// `block` calls of every contender, a call making `per_call` connects.
@@ -54,8 +50,6 @@ const CONCURRENT: Shape = Shape {
     per_call: BATCH,
 };
 const WARM_UP: usize = 20;
-/// Connects at once in the concurrent scenario.
-const BATCH: usize = 1000;
 
 type Connect<'a> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + 'a>> + 'a>;
 
@@ -146,11 +140,7 @@ fn main() {
     let hyper_name = "hyper-util HttpConnector";
 
     if wanted("one_live") {
-        let live = live_listener();
-        let one = [live];
-        let connector = Connector::new();
-        let http = HttpConnector::new();
-        let uri: http::Uri = format!("http://{live}/").parse().unwrap();
+        let at = OneLive::new();
         duel(
             "one_live",
             SINGLE,
@@ -158,22 +148,19 @@ fn main() {
             &[
                 (
                     "connect-by-list",
-                    Box::new(|| Box::pin(ours(&connector, &one))),
+                    Box::new(|| Box::pin(ours(&at.connector, &at.one))),
                 ),
-                (tokio_name, Box::new(|| Box::pin(tokio_connect(&one)))),
-                (hyper_name, Box::new(|| Box::pin(hyper_util(&http, &uri)))),
+                (tokio_name, Box::new(|| Box::pin(tokio_connect(&at.one)))),
+                (
+                    hyper_name,
+                    Box::new(|| Box::pin(hyper_util(&at.http, &at.uri))),
+                ),
             ],
         );
     }
 
     if wanted("refused_then_live") {
-        let refused = loopback::Refused::new(Ipv4Addr::LOCALHOST.into()).unwrap();
-        let live = live_listener();
-        let addrs = [refused.addr(), live];
-        let connector = Connector::builder().history_capacity(0).build().unwrap();
-        let with_history = Connector::new();
-        let http = HttpConnector::new_with_resolver(ListResolver(addrs.to_vec()));
-        let uri: http::Uri = "http://refused-then-live.invalid/".parse().unwrap();
+        let at = RefusedThenLive::new();
         duel(
             "refused_then_live",
             SINGLE,
@@ -181,24 +168,23 @@ fn main() {
             &[
                 (
                     "connect-by-list (history off)",
-                    Box::new(|| Box::pin(ours(&connector, &addrs))),
+                    Box::new(|| Box::pin(ours(&at.no_history, &at.addrs))),
                 ),
                 (
                     "connect-by-list (history on, the default)",
-                    Box::new(|| Box::pin(ours(&with_history, &addrs))),
+                    Box::new(|| Box::pin(ours(&at.with_history, &at.addrs))),
                 ),
-                (tokio_name, Box::new(|| Box::pin(tokio_connect(&addrs)))),
-                (hyper_name, Box::new(|| Box::pin(hyper_util(&http, &uri)))),
+                (tokio_name, Box::new(|| Box::pin(tokio_connect(&at.addrs)))),
+                (
+                    hyper_name,
+                    Box::new(|| Box::pin(hyper_util(&at.http, &at.uri))),
+                ),
             ],
         );
     }
 
     if wanted("1000_concurrent") {
-        let live = live_listener();
-        let one = [live];
-        let connector = Connector::new();
-        let http = HttpConnector::new();
-        let uri: http::Uri = format!("http://{live}/").parse().unwrap();
+        let at = OneLive::new();
         duel(
             "1000_concurrent",
             CONCURRENT,
@@ -206,23 +192,17 @@ fn main() {
             &[
                 (
                     "connect-by-list",
-                    Box::new(|| Box::pin(batch(|| ours(&connector, &one)))),
+                    Box::new(|| Box::pin(batch(|| ours(&at.connector, &at.one)))),
                 ),
                 (
                     tokio_name,
-                    Box::new(|| Box::pin(batch(|| tokio_connect(&one)))),
+                    Box::new(|| Box::pin(batch(|| tokio_connect(&at.one)))),
                 ),
                 (
                     hyper_name,
-                    Box::new(|| Box::pin(batch(|| hyper_util(&http, &uri)))),
+                    Box::new(|| Box::pin(batch(|| hyper_util(&at.http, &at.uri)))),
                 ),
             ],
         );
     }
-}
-
-/// Runs `BATCH` connect futures at once on this task and waits for all.
-async fn batch<F: Future<Output = ()>>(make: impl Fn() -> F) {
-    let all: Vec<Pin<Box<F>>> = (0..BATCH).map(|_| Box::pin(make())).collect();
-    join_all(all).await;
 }

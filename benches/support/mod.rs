@@ -9,13 +9,15 @@
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub, missing_docs)]
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use connect_by_list::Connector;
+use futures_util::future::join_all;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use socket2::{Domain, SockRef, Socket, Type};
@@ -109,5 +111,65 @@ impl Service<Name> for ListResolver {
 
     fn call(&mut self, _: Name) -> Self::Future {
         std::future::ready(Ok(self.0.clone().into_iter()))
+    }
+}
+
+/// Connects at once in the concurrent scenario.
+pub const BATCH: usize = 1000;
+
+/// Runs `BATCH` connect futures at once on this task and waits for all.
+pub async fn batch<F: Future<Output = ()>>(make: impl Fn() -> F) {
+    let all: Vec<Pin<Box<F>>> = (0..BATCH).map(|_| Box::pin(make())).collect();
+    join_all(all).await;
+}
+
+/// One live listener and each contender set up to reach it: the crate and Tokio with its
+/// address, `HttpConnector` with an `http://127.0.0.1:PORT` URI (an IP literal, so it skips its
+/// resolver).
+pub struct OneLive {
+    pub one: [SocketAddr; 1],
+    pub connector: Connector,
+    pub http: HttpConnector,
+    pub uri: http::Uri,
+}
+
+impl OneLive {
+    pub fn new() -> OneLive {
+        let live = live_listener();
+        OneLive {
+            one: [live],
+            connector: Connector::new(),
+            http: HttpConnector::new(),
+            uri: format!("http://{live}/").parse().unwrap(),
+        }
+    }
+}
+
+/// A refused address, then a live one. The crate twice: with history off, so that it meets the
+/// refused address every time (with history, the default, every connect after the first goes
+/// straight to the last winner, which is the point of history but not what this measures), and
+/// with the default. `HttpConnector` gets a name that a custom resolver answers with both
+/// addresses, and no port in the URI, so that it keeps the resolver's ports.
+pub struct RefusedThenLive {
+    _refused: crate::loopback::Refused,
+    pub addrs: [SocketAddr; 2],
+    pub no_history: Connector,
+    pub with_history: Connector,
+    pub http: HttpConnector<ListResolver>,
+    pub uri: http::Uri,
+}
+
+impl RefusedThenLive {
+    pub fn new() -> RefusedThenLive {
+        let refused = crate::loopback::Refused::new(Ipv4Addr::LOCALHOST.into()).unwrap();
+        let addrs = [refused.addr(), live_listener()];
+        RefusedThenLive {
+            _refused: refused,
+            addrs,
+            no_history: Connector::builder().history_capacity(0).build().unwrap(),
+            with_history: Connector::new(),
+            http: HttpConnector::new_with_resolver(ListResolver(addrs.to_vec())),
+            uri: "http://refused-then-live.invalid/".parse().unwrap(),
+        }
     }
 }
