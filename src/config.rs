@@ -351,7 +351,8 @@ impl Builder {
     /// Sets `IPV6_RECVERR` on Linux while an IPv6 attempt connects, so that an ICMPv6
     /// "unreachable" answer to its SYN fails the attempt at once instead of after the kernel's
     /// SYN retransmit (a second or more), and the race moves on; it is cleared once connected.
-    /// IPv4 attempts need no option for this (Linux already fails them at once), so none is set.
+    /// IPv4 attempts need no option for this on Linux 5.8 and later (the kernel queues the error
+    /// either way), so none is set.
     /// Elsewhere it does nothing.
     ///
     /// Default is on.

@@ -172,18 +172,12 @@ impl Future for Connecting {
                 Poll::Ready(Err(ConnectError::from_invalid_target(invalid.clone())))
             }
             State::Racing(race) => race.poll_race(cx).map(|result| {
-                result.map(|won| {
-                    let local = OnceLock::new();
-                    if let Some(bound) = won.pair.local {
-                        let _ = local.set(bound);
-                    }
-                    Connection {
-                        stream: won.stream,
-                        local,
-                        peer: won.pair.remote,
-                        report: OnceLock::new(),
-                        raw_report: Mutex::new(Some(won.report)),
-                    }
+                result.map(|won| Connection {
+                    stream: won.stream,
+                    local: OnceLock::new(),
+                    peer: won.pair.remote,
+                    report: OnceLock::new(),
+                    raw_report: Mutex::new(Some(won.report)),
                 })
             }),
         }
@@ -192,18 +186,35 @@ impl Future for Connecting {
 
 /// A connected stream with its addresses and the report of the race that made it.
 ///
-/// When the kernel chose the local address, it is read from the socket (one system call) the
-/// first time [`local_addr`](Connection::local_addr), [`report`](Connection::report) or
-/// [`into_parts`](Connection::into_parts) asks for it, not on every connect.
-#[derive(Debug)]
+/// The local address (with the port the kernel chose, bound or not) is read from the socket (one
+/// system call) the first time [`local_addr`](Connection::local_addr),
+/// [`report`](Connection::report) or [`into_parts`](Connection::into_parts) asks for it, not on
+/// every connect.
 pub struct Connection {
     stream: TcpStream,
-    /// The bound local address, or the kernel's choice once read.
+    /// The local address, once read.
     local: OnceLock<SocketAddr>,
     peer: SocketAddr,
     /// The report with the winner's local address in it, made on first ask from `raw_report`.
     report: OnceLock<Report>,
     raw_report: Mutex<Option<Report>>,
+}
+
+impl std::fmt::Debug for Connection {
+    /// Shows what is known without asking the socket: the local address and the winner's in the
+    /// report appear once something has read them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let raw = self
+            .raw_report
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("Connection")
+            .field("stream", &self.stream)
+            .field("peer", &self.peer)
+            .field("local", &self.local.get())
+            .field("report", &self.report.get().or(raw.as_ref()))
+            .finish()
+    }
 }
 
 impl Connection {
@@ -243,7 +254,8 @@ impl Connection {
             .rev()
             .find(|attempt| attempt.outcome == crate::Outcome::Connected);
         if let Some(winner) = winner {
-            winner.local.get_or_insert_with(|| self.local_addr());
+            // Also over a bound address, whose port was 0 until the kernel chose one.
+            winner.local = Some(self.local_addr());
         }
         report
     }

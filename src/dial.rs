@@ -84,9 +84,14 @@ impl Future for Dialing {
             ));
         };
         // Writable means the handshake ended, one way or the other; the socket error tells which.
-        // On an error the socket stays here, to be closed when the attempt is dropped.
         ready!(stream.poll_write_ready(cx))?;
-        if let Some(error) = stream.take_error()? {
+        let failed = match stream.take_error() {
+            Ok(None) => None,
+            Ok(Some(error)) | Err(error) => Some(error),
+        };
+        if let Some(error) = failed {
+            // Closed now, and a later poll cannot hand it out as connected.
+            this.stream = None;
             return Poll::Ready(Err(error));
         }
         if this.fast_icmp_errors {
@@ -112,12 +117,16 @@ fn start(pair: Pair, options: &SocketOptions) -> io::Result<TcpStream> {
     TcpStream::from_std(socket.into())
 }
 
-/// A non-blocking connect that has begun and will end later.
+/// A non-blocking connect that has begun and will end later: `EINPROGRESS` on Unix (where
+/// `EAGAIN` means it never began, as when ephemeral ports run out), `WSAEWOULDBLOCK` on Windows.
+#[cfg(unix)]
 fn connect_in_progress(error: &io::Error) -> bool {
-    #[cfg(unix)]
-    if error.raw_os_error() == Some(libc::EINPROGRESS) {
-        return true;
-    }
+    error.raw_os_error() == Some(libc::EINPROGRESS)
+}
+
+/// See the Unix version.
+#[cfg(not(unix))]
+fn connect_in_progress(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::WouldBlock
 }
 
@@ -202,9 +211,13 @@ mod sys {
     /// fails the connect at once; without it the error is "soft" and the kernel waits for the
     /// SYN retransmit, a second later.
     ///
-    /// IPv4 needs nothing: Linux fails an IPv4 connect on an ICMP unreachable either way
-    /// (`tests/faults.rs` checks every kind on IPv4 sockets, which now carry no option), so they
-    /// are spared the two system calls.
+    /// IPv4 needs nothing: since Linux 5.8 `tcp_v4_err` queues the ICMP error of a connecting
+    /// socket whatever `IP_RECVERR` says, and that wakes the connect with the error
+    /// (`tests/faults.rs` checks every kind on IPv4 sockets, which carry no option; kernel 6.18
+    /// here). So IPv4 sockets are spared the two system calls. Should a kernel gate that on
+    /// `IP_RECVERR`, as was proposed upstream in 2024, an ICMP error that arrives while
+    /// `connect()` still holds the socket (a local firewall's reject) would wait for the SYN
+    /// retransmit again, and the faults test would fail there.
     fn set_recverr(fd: std::os::fd::RawFd, on: bool) -> io::Result<()> {
         let (level, name) = (libc::IPPROTO_IPV6, libc::IPV6_RECVERR);
         let on: libc::c_int = on.into();

@@ -56,7 +56,6 @@ impl History {
         }
     }
 
-    /// The lesson for these targets, unless it expired (then it is forgotten).
     /// The key of a target list: a keyed SipHash of it, so that nobody can choose names whose
     /// keys collide. Computed once per connect.
     pub(crate) fn key(&self, targets: &[Target]) -> Key {
@@ -82,6 +81,7 @@ impl History {
         Key(hasher.finish())
     }
 
+    /// The lesson for these targets, unless it expired (then it is forgotten).
     pub(crate) fn recall(&self, key: Key, now: Instant) -> Option<Lesson> {
         let mut lessons = self.lessons.lock().ok()?;
         let lesson = *lessons.get(&key)?;

@@ -370,7 +370,11 @@ impl<D: Dial> Race<D> {
         let timer = self
             .config
             .attempt_timeout
-            .map(|timeout| Box::pin(tokio::time::sleep(timeout)));
+            .map(|timeout| match now.checked_add(timeout) {
+                Some(at) => Box::pin(tokio::time::sleep_until(at)),
+                // Past what the clock can hold: Tokio's `sleep` caps it.
+                None => Box::pin(tokio::time::sleep(timeout)),
+            });
         self.in_flight.push(InFlight {
             index,
             dial: self.dial.dial(pair),

@@ -257,4 +257,19 @@ async fn the_winners_local_address_is_in_the_report_whichever_way_it_is_read() {
     let (_stream, report) = connection.into_parts();
     assert_eq!(report.winner().unwrap().local(), Some(seen));
     assert!(report.timeline().to_string().contains(&seen.to_string()));
+
+    // Bound to a listed local address: the port the kernel picked, not the 0 it was bound with.
+    let bound = Connector::builder()
+        .local_addrs([IpAddr::V4(Ipv4Addr::LOCALHOST)])
+        .build()
+        .unwrap();
+    let connection = bound.connect(addr).await.unwrap();
+    let (_server, seen) = listener.accept().await.unwrap();
+    assert_ne!(seen.port(), 0);
+    assert_eq!(connection.report().winner().unwrap().local(), Some(seen));
+    assert_eq!(connection.local_addr(), seen);
+    let connection = bound.connect(addr).await.unwrap();
+    let (_server, seen) = listener.accept().await.unwrap();
+    let (_stream, report) = connection.into_parts();
+    assert_eq!(report.winner().unwrap().local(), Some(seen));
 }
