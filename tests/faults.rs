@@ -20,7 +20,8 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use connect_by_list::{Connector, ErrorKind, Family, Outcome, Report, Resolve, Resolving};
+use connect_by_list::{Connector, ErrorKind, Family, Outcome, Report};
+use support::names::Names;
 use support::netns::{Fault, Host, Lab, Server};
 
 const PORT: u16 = 80;
@@ -82,11 +83,7 @@ struct Setup {
 }
 
 fn setup() -> Option<Setup> {
-    let mut lab = Lab::new()?;
-    if !Lab::has_nft() {
-        eprintln!("skipping: nft (nftables) not installed");
-        return None;
-    }
+    let mut lab = Lab::with_nft()?;
     let c = lab.host("c");
     let s = lab.host("s");
     let server_addrs: Vec<String> = ROLES
@@ -404,24 +401,6 @@ fn every_fault_alone_on_both_families() {
     }
 }
 
-/// A made-up name resolved by the test itself, never by the system.
-#[derive(Debug)]
-struct Names(HashMap<&'static str, Vec<IpAddr>>);
-
-impl Resolve for Names {
-    fn resolve(&self, name: &str, family: Family) -> Resolving {
-        let answer = match self.0.get(name) {
-            Some(addrs) => Ok(addrs
-                .iter()
-                .copied()
-                .filter(|ip| Family::of(*ip) == family)
-                .collect()),
-            None => Err(io::Error::new(io::ErrorKind::NotFound, "no such name")),
-        };
-        Box::pin(async move { answer })
-    }
-}
-
 /// A name whose addresses are every fault in both families, with one live IPv4 address last.
 ///
 /// The plan interleaves the families (IPv6 first by RFC 6724 precedence; within each family the
@@ -432,15 +411,7 @@ impl Resolve for Names {
 #[test]
 fn a_name_mixing_every_fault_connects_to_its_live_address_last() {
     let Some(setup) = setup() else { return };
-    let order = [
-        Fault::Blackhole,
-        Fault::Reset,
-        Fault::HostUnreachable,
-        Fault::PortUnreachable,
-        Fault::AdminProhibited,
-        Fault::NoRoute,
-        Fault::DropFirstSyn,
-    ];
+    let order = Fault::ALL;
     let mut addrs: Vec<IpAddr> = Vec::new();
     for family in [Family::V6, Family::V4] {
         addrs.extend(order.iter().map(|f| fault(*f, family).ip()));
@@ -448,7 +419,7 @@ fn a_name_mixing_every_fault_connects_to_its_live_address_last() {
     addrs.push(live(Family::V4).ip());
     let connector = connector()
         .attempt_delay(Duration::from_millis(30))
-        .resolver(Names(HashMap::from([("mixed.test", addrs)])))
+        .resolver(Names::one("mixed.test", &addrs))
         .build()
         .unwrap();
     let all = run_all(

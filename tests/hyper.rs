@@ -2,15 +2,16 @@
 //! and through hyper-rustls.
 #![cfg(feature = "hyper")]
 
-use std::collections::HashMap;
+mod support;
+
 use std::convert::Infallible;
 use std::error::Error as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use connect_by_list::{
-    ConnectError, ConnectInfo, Connector, ErrorKind, Family, HttpStream, Outcome, Resolve,
-    Resolving, UriConnecting, UriConnector,
+    ConnectError, ConnectInfo, Connector, ErrorKind, HttpStream, Outcome, UriConnecting,
+    UriConnector,
 };
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
@@ -21,29 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tower_service::Service;
 
-/// Answers each name from a table, the same for every family; unknown names have no address.
-#[derive(Debug, Default)]
-struct Table(HashMap<String, Vec<IpAddr>>);
-
-impl Table {
-    fn with(name: &str, ips: &[IpAddr]) -> Table {
-        Table(HashMap::from([(name.to_string(), ips.to_vec())]))
-    }
-}
-
-impl Resolve for Table {
-    fn resolve(&self, name: &str, family: Family) -> Resolving {
-        let answer: Vec<IpAddr> = self
-            .0
-            .get(name)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|ip| Family::of(*ip) == family)
-            .collect();
-        Box::pin(async move { Ok(answer) })
-    }
-}
+use support::names::Names;
 
 const LIVE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Loopback too on Linux, but nothing listens there: a connect to it is refused at once.
@@ -131,7 +110,7 @@ async fn get_carries_local_and_peer_address_and_the_report() {
 async fn report_shows_the_failover_from_a_refused_address() {
     let server = live_server().await;
     let connector = Connector::builder()
-        .resolver(Table::with("app.test", &[REFUSED, LIVE]))
+        .resolver(Names::one("app.test", &[REFUSED, LIVE]))
         .build()
         .expect("connector");
 
@@ -186,7 +165,7 @@ async fn a_failed_connect_keeps_every_attempt() {
     let (listener, closed) = listen(LIVE).await.expect("bind");
     drop(listener);
     let connector = Connector::builder()
-        .resolver(Table::with("closed.test", &[REFUSED, LIVE]))
+        .resolver(Names::one("closed.test", &[REFUSED, LIVE]))
         .build()
         .expect("connector");
 
@@ -320,7 +299,7 @@ mod tls {
         let (listener, server) = listen(LIVE).await.expect("bind");
         serve_tls(listener, server_config);
         let connector = Connector::builder()
-            .resolver(Table::with("app.test", &[REFUSED, LIVE]))
+            .resolver(Names::one("app.test", &[REFUSED, LIVE]))
             .build()
             .expect("connector");
         let https = hyper_rustls::HttpsConnectorBuilder::new()

@@ -26,11 +26,11 @@ const GUARD: Duration = Duration::from_secs(20);
 
 /// Client `c` and server `s` on one link, both families; `None` to skip.
 fn pair(need_nft: bool) -> Option<(Lab, Host, Host)> {
-    let mut lab = Lab::new()?;
-    if need_nft && !Lab::has_nft() {
-        eprintln!("skipping: nft (nftables) not installed");
-        return None;
-    }
+    let mut lab = if need_nft {
+        Lab::with_nft()?
+    } else {
+        Lab::new()?
+    };
     let c = lab.host("c");
     let s = lab.host("s");
     lab.link(&c, &[C4, C6], &s, &[S4, S6]);
@@ -300,16 +300,7 @@ fn lab_every_ruleset_loads() {
     let Some((lab, _c, s)) = pair(true) else {
         return;
     };
-    let faults = [
-        Fault::Blackhole,
-        Fault::Reset,
-        Fault::HostUnreachable,
-        Fault::PortUnreachable,
-        Fault::AdminProhibited,
-        Fault::NoRoute,
-        Fault::DropFirstSyn,
-    ];
-    for (i, fault) in faults.into_iter().enumerate() {
+    for (i, fault) in Fault::ALL.into_iter().enumerate() {
         for addr in server_addrs(100 + i as u16)
             .into_iter()
             .chain(server_addrs(0))
@@ -321,7 +312,7 @@ fn lab_every_ruleset_loads() {
     let listing = lab.run(&s, &["nft", "list", "table", "inet", "lab"]);
     assert_eq!(
         listing.matches("comment").count(),
-        4 * faults.len() * 2,
+        4 * Fault::ALL.len() * 2,
         "{listing}"
     );
     lab.clear_faults(&s);
@@ -480,11 +471,9 @@ fn lab_icmp_ratelimit_zero_answers_every_syn() {
 /// fault on the router's forward hook (the ICMP then comes from the router).
 #[test]
 fn lab_router_forwards_and_faults() {
-    let Some(mut lab) = Lab::new() else { return };
-    if !Lab::has_nft() {
-        eprintln!("skipping: nft (nftables) not installed");
+    let Some(mut lab) = Lab::with_nft() else {
         return;
-    }
+    };
     let c = lab.host("c");
     let r = lab.router("r");
     let s = lab.host("s");

@@ -63,11 +63,7 @@ struct Multihomed {
 impl Multihomed {
     /// `b6` is (client, server) IPv6 on link B, as /64s.
     fn new(b6: (&str, &str)) -> Option<Multihomed> {
-        let mut lab = Lab::new()?;
-        if !Lab::has_nft() {
-            eprintln!("skipping: nft (nftables) not installed");
-            return None;
-        }
+        let mut lab = Lab::with_nft()?;
         let c = lab.host("c");
         let s = lab.host("s");
         let (ca, sa) = lab.link(

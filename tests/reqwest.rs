@@ -1,13 +1,13 @@
 //! reqwest with the resolver bridge, end to end against a hyper server on loopback.
 #![cfg(feature = "reqwest")]
 
-use std::collections::HashMap;
+mod support;
+
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use connect_by_list::{Family, ReqwestResolver, Resolve, Resolving};
+use connect_by_list::{Family, ReqwestResolver};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -15,40 +15,11 @@ use hyper_util::rt::TokioIo;
 use reqwest::dns::Resolve as _;
 use tokio::net::TcpListener;
 
+use support::names::Names;
+
 const LIVE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Loopback too on Linux, but nothing listens there: a connect to it is refused at once.
 const REFUSED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-
-/// Answers each name from a table and counts the questions per family.
-#[derive(Debug, Default)]
-struct Table {
-    names: HashMap<String, Vec<IpAddr>>,
-    asked: Arc<[AtomicUsize; 2]>,
-}
-
-impl Table {
-    fn with(name: &str, ips: &[IpAddr]) -> Table {
-        Table {
-            names: HashMap::from([(name.to_string(), ips.to_vec())]),
-            asked: Arc::default(),
-        }
-    }
-}
-
-impl Resolve for Table {
-    fn resolve(&self, name: &str, family: Family) -> Resolving {
-        self.asked[family as usize].fetch_add(1, Ordering::SeqCst);
-        let answer: Vec<IpAddr> = self
-            .names
-            .get(name)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|ip| Family::of(*ip) == family)
-            .collect();
-        Box::pin(async move { Ok(answer) })
-    }
-}
 
 /// A plain HTTP/1 server that answers with the peer address it saw.
 async fn live_server() -> SocketAddr {
@@ -78,7 +49,7 @@ async fn live_server() -> SocketAddr {
 #[tokio::test]
 async fn reqwest_reaches_the_live_address_of_a_name() {
     let server = live_server().await;
-    let table = Table::with("app.test", &[REFUSED, LIVE]);
+    let table = Names::one("app.test", &[REFUSED, LIVE]);
     let asked = table.asked.clone();
     let client = reqwest::Client::builder()
         .dns_resolver(ReqwestResolver::new(table))
@@ -105,7 +76,7 @@ async fn reqwest_reaches_the_live_address_of_a_name() {
 #[tokio::test]
 async fn the_bridge_orders_and_leaves_the_port_to_reqwest() {
     let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
-    let bridge = ReqwestResolver::new(Table::with("app.test", &[REFUSED, LIVE, v6]));
+    let bridge = ReqwestResolver::new(Names::one("app.test", &[REFUSED, LIVE, v6]));
     let addrs: Vec<SocketAddr> = bridge
         .resolve("app.test".parse().expect("name"))
         .await
@@ -119,7 +90,7 @@ async fn the_bridge_orders_and_leaves_the_port_to_reqwest() {
 #[tokio::test]
 async fn a_name_without_addresses_is_a_dns_error() {
     let client = reqwest::Client::builder()
-        .dns_resolver(ReqwestResolver::new(Table::default()))
+        .dns_resolver(ReqwestResolver::new(Names::default()))
         .no_proxy()
         .build()
         .expect("client");

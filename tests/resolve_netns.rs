@@ -186,13 +186,9 @@ fn system_resolver_resolves_both_families_and_ranks_ipv6_first() {
     if std::env::var_os(INNER_ENV).is_some() {
         return;
     }
-    let Some(mut lab) = Lab::new() else {
+    let Some(mut lab) = Lab::with_nft() else {
         return;
     };
-    if !Lab::has_nft() {
-        eprintln!("skipping: nft (nftables) not installed");
-        return;
-    }
     let c = lab.host("c");
     let s = lab.host("s");
     lab.link(

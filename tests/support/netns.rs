@@ -16,7 +16,7 @@
 //!   203.0.113.0/24, 2001:db8::/32.
 //! * [`Lab::new`] returns `None` (after printing `skipping: <why>`) when the
 //!   machine can't host a lab (not root, no `ip`, no netns support); tests
-//!   then return early. Tests that need nftables check [`Lab::has_nft`].
+//!   then return early. Tests that need nftables start with [`Lab::with_nft`] instead.
 //! * Names are `cbl-<pid>-<lab#>-<host>`, so parallel tests (threads or
 //!   nextest processes) never collide. Dropping the [`Lab`] (also while
 //!   unwinding from a panic) deletes its namespaces, and with them the veths.
@@ -152,8 +152,19 @@ impl Lab {
         })
     }
 
+    /// A new lab for tests that load fault rules: as [`Lab::new`], and also `None` (after
+    /// printing why) when `nft` is missing.
+    pub fn with_nft() -> Option<Lab> {
+        let lab = Lab::new()?;
+        if !Lab::has_nft() {
+            skip("nft (nftables) not installed");
+            return None;
+        }
+        Some(lab)
+    }
+
     /// Whether `nft` is installed (fault rules need it).
-    pub fn has_nft() -> bool {
+    fn has_nft() -> bool {
         cmd_output(Command::new("nft").arg("--version"), None).is_ok()
     }
 
@@ -521,6 +532,17 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Every fault, in declaration order.
+    pub const ALL: [Fault; 7] = [
+        Fault::Blackhole,
+        Fault::Reset,
+        Fault::HostUnreachable,
+        Fault::PortUnreachable,
+        Fault::AdminProhibited,
+        Fault::NoRoute,
+        Fault::DropFirstSyn,
+    ];
+
     /// The nftables match for TCP to `target`, e.g.
     /// `ip daddr 192.0.2.2 tcp dport 80` (port 0: `meta l4proto tcp`).
     pub fn match_expr(target: SocketAddr) -> String {
