@@ -207,7 +207,7 @@ const fn mask_v4(len: u8) -> u32 {
 }
 
 /// The netmask of a `len`-bit IPv6 prefix; lengths past 128 saturate to all ones.
-const fn mask_v6(len: u8) -> u128 {
+pub(crate) const fn mask_v6(len: u8) -> u128 {
     match u128::MAX.checked_shl(128u32.saturating_sub(len as u32)) {
         Some(mask) => mask,
         None => 0,
@@ -218,7 +218,7 @@ const fn in_v4(net: u32, len: u8, addr: u32) -> bool {
     (net ^ addr) & mask_v4(len) == 0
 }
 
-const fn in_v6(net: u128, len: u8, addr: u128) -> bool {
+pub(crate) const fn in_v6(net: u128, len: u8, addr: u128) -> bool {
     (net ^ addr) & mask_v6(len) == 0
 }
 

@@ -1,9 +1,7 @@
 //! Local source addresses: which ones to pair with each destination, and whether a pair can work.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
-
-use crate::rank;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 /// Which local addresses the attempts go out from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,7 +86,7 @@ fn unusable_ipv6() -> Vec<Ipv6Addr> {
 fn is_link_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+        IpAddr::V6(v6) => v6.is_unicast_link_local(),
     }
 }
 
@@ -107,29 +105,55 @@ pub(crate) enum Route {
 /// How routes are looked up; injectable so that tests need no real routes.
 pub(crate) type RouteProbe = fn(Option<SocketAddr>, SocketAddr) -> Route;
 
-/// Asks the kernel for the route from `local` (or from the source it would pick) to `remote`:
-/// binds a UDP socket, connects it (a route lookup; nothing is sent) and reads its address.
+/// Port substituted when a probed destination has port 0: some systems refuse to connect a
+/// datagram socket to port 0. 9 is "discard"; nothing is sent anyway.
+const PROBE_PORT: u16 = 9;
+
+/// Asks the kernel for the route from `local` (or from the source it would pick: RFC 6724's
+/// `Source(D)`) to `remote`: a UDP socket, bound to `local` if given, is connected to `remote`
+/// (a route lookup; nothing is sent) and its address read back. A few system calls; nothing
+/// waits on the network.
+///
+/// An IPv4-mapped `remote` is probed as its IPv4 address, as it will be dialed. For an IPv6
+/// link-local `remote` the scope id chooses the interface; without one there is no route.
 pub(crate) fn probe_route(local: Option<SocketAddr>, remote: SocketAddr) -> Route {
-    let Some(local) = local else {
-        return match rank::probe_source(remote) {
-            Some(source) => Route::Via(source),
-            None => Route::None,
-        };
-    };
-    // Port 0: the probe must not collide with the port an attempt may bind. A link-local
-    // address keeps its scope id, without which it does not bind.
-    let mut from = local;
-    from.set_port(0);
-    let Ok(socket) = UdpSocket::bind(from) else {
-        return Route::BindFails;
-    };
-    let mut remote = remote;
+    let mut remote = canonical(remote);
     if remote.port() == 0 {
-        remote.set_port(9);
+        remote.set_port(PROBE_PORT);
     }
-    match socket.connect(remote).and_then(|()| socket.local_addr()) {
-        Ok(source) => Route::Via(source.ip()),
-        Err(_) => Route::None,
+    let domain = socket2::Domain::for_address(remote);
+    let Ok(socket) = socket2::Socket::new(domain, socket2::Type::DGRAM, None) else {
+        return Route::None;
+    };
+    if let Some(local) = local {
+        // Port 0: the probe must not collide with the port an attempt may bind. A link-local
+        // address keeps its scope id, without which it does not bind.
+        let mut from = local;
+        from.set_port(0);
+        if socket.bind(&from.into()).is_err() {
+            return Route::BindFails;
+        }
+    }
+    // Unbound otherwise: connect binds it, so an explicit bind would be a system call for
+    // nothing.
+    let source = socket
+        .connect(&remote.into())
+        .and_then(|()| socket.local_addr());
+    match source.ok().and_then(|source| source.as_socket()) {
+        Some(source) => Route::Via(source.ip()),
+        None => Route::None,
+    }
+}
+
+/// The address as it will be dialed: an IPv4-mapped IPv6 address is its IPv4 address (sockets
+/// here are never dual-stack). Any other address is kept whole, IPv6 scope id included.
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
     }
 }
 
@@ -168,6 +192,45 @@ pub(crate) fn unspecified_of(remote: SocketAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn source(route: Route) -> Option<IpAddr> {
+        match route {
+            Route::Via(source) => Some(source),
+            Route::None | Route::BindFails => None,
+        }
+    }
+
+    /// RFC 6724 §6, `Source(D)` as the kernel picks it (its §5): probing
+    /// IPv4 loopback gives IPv4 loopback. Only loopback is ever probed.
+    #[test]
+    fn probe_ipv4_loopback() {
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let probe = |remote| source(probe_route(None, remote));
+        assert_eq!(probe(SocketAddr::new(loopback, 80)), Some(loopback));
+        // Port 0 is replaced rather than refused.
+        assert_eq!(probe(SocketAddr::new(loopback, 0)), Some(loopback));
+        // IPv4-mapped destinations are probed as IPv4.
+        let mapped = SocketAddr::new(IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()), 80);
+        assert_eq!(probe(mapped), Some(loopback));
+        // From a bound local address.
+        let from = SocketAddr::new(loopback, 0);
+        let route = probe_route(Some(from), SocketAddr::new(loopback, 80));
+        assert_eq!(source(route), Some(loopback));
+    }
+
+    /// RFC 6724 §6, `Source(D)` as the kernel picks it: probing `::1`
+    /// gives `::1` where the host has IPv6 loopback.
+    #[test]
+    fn probe_ipv6_loopback() {
+        let loopback = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        // Binding ::1 tells whether IPv6 loopback exists at all.
+        if std::net::UdpSocket::bind(SocketAddr::new(loopback, 0)).is_err() {
+            eprintln!("skipping probe_ipv6_loopback: no IPv6 loopback on this host");
+            return;
+        }
+        let route = probe_route(None, SocketAddr::new(loopback, 80));
+        assert_eq!(source(route), Some(loopback));
+    }
 
     fn addr(text: &str) -> SocketAddr {
         text.parse().expect("test address")

@@ -390,13 +390,7 @@ impl Pairing {
         }
         // An IPv4-mapped address is an IPv4 destination; sockets here are never dual-stack. The
         // filter saw it as given, so its reason names the form that hid the address.
-        let remote = match remote {
-            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-                Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
-                None => remote,
-            },
-            SocketAddr::V4(_) => remote,
-        };
+        let remote = local::canonical(remote);
         let candidate =
             |local: Option<SocketAddr>, rank: usize, dest: Destination, probed| Candidate {
                 pair: Pair { local, remote },

@@ -4,39 +4,25 @@
 //! The connector races addresses in the order this module gives them, so
 //! the order is what decides which family and which path is tried first.
 //! The rules follow RFC 6724 §6 with the deviations that Go's resolver
-//! made after field experience (see [`compare_destinations`]).
+//! made after field experience (see [`Rank`]).
 //!
 //! What the rules need to know about the host (which source address the
-//! kernel would use for each destination) comes from [`probe_source`];
-//! everything else is pure and tested against the worked examples of
+//! kernel would use for each destination) comes from the route probe in
+//! `local`; this module is pure and tested against the worked examples of
 //! RFC 6724 §10.
-
-// Until the connector calls every crate-internal helper here, the ones it
-// does not use yet would fail `clippy -D warnings` as dead code; the tests
-// use all of them, so the allowance is off when testing.
-#![cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "crate-internal API; the connector wires in the parts it needs"
-    )
-)]
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::filter::{in_v6, mask_v6};
 
 // RFC 6724 §3.1 reuses the multicast scope values of RFC 4291 §2.7, so a
 // multicast address's scope nibble is its scope with no translation.
 const SCOPE_LINK_LOCAL: u8 = 0x2;
 const SCOPE_SITE_LOCAL: u8 = 0x5;
 const SCOPE_GLOBAL: u8 = 0xe;
-
-/// Port substituted when a probed destination has port 0: some systems
-/// refuse to connect a datagram socket to port 0. 9 is "discard"; nothing
-/// is sent anyway.
-const PROBE_PORT: u16 = 9;
 
 /// One row of an RFC 6724 §2.1 policy table.
 ///
@@ -68,8 +54,7 @@ impl Policy {
     }
 
     fn contains(&self, addr: Ipv6Addr) -> bool {
-        let mask = prefix_mask(self.prefix_len);
-        u128::from(addr) & mask == u128::from(self.prefix) & mask
+        in_v6(u128::from(self.prefix), self.prefix_len, u128::from(addr))
     }
 }
 
@@ -83,16 +68,6 @@ impl fmt::Display for Policy {
             self.prefix, self.prefix_len, self.precedence, self.label
         )
     }
-}
-
-/// The mask selecting the first `len` bits of an address; lengths past
-/// 128 select everything.
-fn prefix_mask(len: u8) -> u128 {
-    // `checked_shl` turns the /0 case (a shift by 128) into an empty mask
-    // instead of an overflow.
-    u128::MAX
-        .checked_shl(128_u32.saturating_sub(u32::from(len)))
-        .unwrap_or(0)
 }
 
 /// The row every table has, added by [`PolicyTable::new`] when missing,
@@ -206,7 +181,7 @@ impl PolicyTable {
         for (index, row) in rows.into_iter().enumerate() {
             let problem = if row.prefix_len > 128 {
                 Some(Problem::PrefixTooLong)
-            } else if u128::from(row.prefix) & !prefix_mask(row.prefix_len) != 0 {
+            } else if u128::from(row.prefix) & !mask_v6(row.prefix_len) != 0 {
                 Some(Problem::HostBitsSet)
             } else {
                 seen.insert((row.prefix, row.prefix_len), index)
@@ -297,7 +272,7 @@ impl fmt::Display for InvalidPolicy {
             }
             Problem::HostBitsSet => {
                 let masked =
-                    Ipv6Addr::from(u128::from(self.row.prefix) & prefix_mask(self.row.prefix_len));
+                    Ipv6Addr::from(u128::from(self.row.prefix) & mask_v6(self.row.prefix_len));
                 write!(
                     f,
                     "the prefix has bits set past /{len} (did you mean {masked}/{len}?)",
@@ -324,17 +299,6 @@ pub(crate) struct Destination {
     pub(crate) source: Option<IpAddr>,
 }
 
-impl Destination {
-    /// The destination `dest` with the source address the kernel picks
-    /// for it, from [`probe_source`].
-    pub(crate) fn probe(dest: SocketAddr) -> Self {
-        Self {
-            addr: dest.ip(),
-            source: probe_source(dest),
-        }
-    }
-}
-
 /// Scope of an address, per RFC 6724 §3.1 (IPv6) and §3.2 (IPv4).
 ///
 /// IPv4 loopback (`127/8`) and link-local (`169.254/16`) addresses are
@@ -357,7 +321,7 @@ pub(crate) fn scope(addr: IpAddr) -> u8 {
             let [first, second, ..] = v6.octets();
             if first == 0xff {
                 second & 0x0f
-            } else if v6.is_loopback() || (first == 0xfe && second & 0xc0 == 0x80) {
+            } else if v6.is_loopback() || v6.is_unicast_link_local() {
                 SCOPE_LINK_LOCAL
             } else if first == 0xfe && second & 0xc0 == 0xc0 {
                 SCOPE_SITE_LOCAL
@@ -417,7 +381,35 @@ struct RankHead {
     scope: u8,
 }
 
-/// The RFC 6724 §6 ranking of one destination.
+/// The RFC 6724 §6 ranking of one destination, rules 1 to 9: the lesser
+/// rank is tried first. Rule 10 (keep the original order) is left to the
+/// stable sort in [`sort_by_rfc6724`].
+///
+/// - Rule 1, avoid unusable destinations: one without a source goes last.
+/// - Rule 2, prefer matching scope: `Scope(D) = Scope(Source(D))`.
+/// - Rule 3, avoid deprecated addresses, and rule 4, prefer home
+///   addresses: skipped, the sockets API does not say whether a source is
+///   deprecated or a Mobile IPv6 home address.
+/// - Rule 5, prefer matching label: `Label(Source(D)) = Label(D)`.
+/// - Rule 6, prefer higher precedence.
+/// - Rule 7, prefer native transport: skipped; tunnels cannot be seen from
+///   a socket, and the policy table's low precedence and distinct labels
+///   for 6to4 and Teredo stand in for it.
+/// - Rule 8, prefer smaller scope.
+/// - Rule 9, longest matching prefix: only when both destinations are IPv6,
+///   with the common prefix counted to 64 bits at most (see below).
+///
+/// Rule 9 deviates from the RFC as Go's resolver does (golang/go#13283,
+/// golang/go#18518). Applied to IPv4 it reorders a DNS round-robin set by
+/// how many leading bits each address happens to share with the host's
+/// address (for a host in 10/8, a server in 11/8 beats one in 54/8), which
+/// for IPv4 says nothing about distance, and it gives every host of a
+/// network the same favourite server, defeating the round robin. Between
+/// IPv6 addresses, whose prefixes follow the routing hierarchy far better,
+/// it is kept.
+///
+/// IPv4 addresses, and IPv4-mapped IPv6 addresses (treated as their IPv4
+/// address), are looked up in `table` as `::ffff:a.b.c.d`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Rank {
     head: RankHead,
@@ -458,6 +450,7 @@ impl Rank {
         }
     }
 
+    #[cfg(test)]
     fn compare(&self, other: &Self) -> Ordering {
         self.head
             .cmp(&other.head)
@@ -468,56 +461,24 @@ impl Rank {
     }
 }
 
-/// RFC 6724 §6 destination comparison, rules 1 to 9; `Less` means `a`
-/// should be tried first. Rule 10 (keep the original order) is left to
-/// the caller's stable sort, such as [`sort_by_rfc6724`].
-///
-/// - Rule 1, avoid unusable destinations: one without a source goes last.
-/// - Rule 2, prefer matching scope: `Scope(D) = Scope(Source(D))`.
-/// - Rule 3, avoid deprecated addresses, and rule 4, prefer home
-///   addresses: skipped, the sockets API does not say whether a source is
-///   deprecated or a Mobile IPv6 home address.
-/// - Rule 5, prefer matching label: `Label(Source(D)) = Label(D)`.
-/// - Rule 6, prefer higher precedence.
-/// - Rule 7, prefer native transport: skipped; tunnels cannot be seen from
-///   a socket, and the policy table's low precedence and distinct labels
-///   for 6to4 and Teredo stand in for it.
-/// - Rule 8, prefer smaller scope.
-/// - Rule 9, longest matching prefix: only when both destinations are IPv6,
-///   with the common prefix counted to 64 bits at most (see below).
-///
-/// Rule 9 deviates from the RFC as Go's resolver does (golang/go#13283,
-/// golang/go#18518). Applied to IPv4 it reorders a DNS round-robin set by
-/// how many leading bits each address happens to share with the host's
-/// address (for a host in 10/8, a server in 11/8 beats one in 54/8), which
-/// for IPv4 says nothing about distance, and it gives every host of a
-/// network the same favourite server, defeating the round robin. Between
-/// IPv6 addresses, whose prefixes follow the routing hierarchy far better,
-/// it is kept.
-///
-/// IPv4 addresses, and IPv4-mapped IPv6 addresses (treated as their IPv4
-/// address), are looked up in `table` as `::ffff:a.b.c.d`.
-pub(crate) fn compare_destinations(
-    a: &Destination,
-    b: &Destination,
-    table: &PolicyTable,
-) -> Ordering {
+/// Two destinations compared by their [`Rank`]: the pairwise reference that
+/// the tests hold [`sort_by_rfc6724`] to.
+#[cfg(test)]
+fn compare_destinations(a: &Destination, b: &Destination, table: &PolicyTable) -> Ordering {
     Rank::of(a, table).compare(&Rank::of(b, table))
 }
 
-/// Sorts `dests` into the order to try them in: RFC 6724 §6 as in
-/// [`compare_destinations`], keeping the given order among equals
-/// (rule 10).
-pub(crate) fn sort_destinations(dests: &mut [Destination], table: &PolicyTable) {
+/// Sorts bare destinations, for the tests.
+#[cfg(test)]
+fn sort_destinations(dests: &mut [Destination], table: &PolicyTable) {
     sort_by_rfc6724(dests, |dest| dest, table);
 }
 
-/// Sorts `items` by the [`Destination`] that `key` gives for each, as
-/// [`sort_destinations`] does, for items that carry more than the
-/// destination. The order among equals is kept (rule 10).
+/// Sorts `items` into the order to try them in, by the [`Destination`] that
+/// `key` gives for each and its [`Rank`]. The order among equals is kept
+/// (rule 10).
 ///
-/// The result never has an item ranked below a later one by
-/// [`compare_destinations`], and the sort cannot panic, whatever the
+/// The result never has an item ranked below a later one, and the sort cannot panic, whatever the
 /// table. That needs care: with rule 9 skipped between families, the
 /// comparison is not transitive when a custom table lets an IPv4 and an
 /// IPv6 destination tie on rules 1 to 8 (the built-in tables never do).
@@ -612,7 +573,7 @@ fn permute<T>(items: &mut [T], order: &[usize]) {
 ///   it picks a source for a real connection.
 /// - Rule 6, prefer matching label.
 /// - Rule 8, longest matching prefix: for IPv6 counted to 64 bits at most
-///   (the end of the usual /64 prefix, see [`compare_destinations`]), for
+///   (the end of the usual /64 prefix, see [`Rank`]), for
 ///   IPv4 over the whole address.
 ///
 /// IPv4-mapped IPv6 addresses are treated as their IPv4 address.
@@ -643,43 +604,11 @@ fn prefer(a: bool, b: bool) -> Ordering {
     b.cmp(&a)
 }
 
-/// Asks the kernel which source address it would use to reach `dest`.
-///
-/// A UDP socket of `dest`'s family is connected to `dest`, which only
-/// looks up the route and sends nothing, and its local address is read
-/// back. `None` when there is no route (network unreachable), when the
-/// family is not supported on this host, or on any other failure; for an
-/// IPv6 link-local `dest` the scope id in `dest` chooses the interface,
-/// and without one the connect fails.
-///
-/// An IPv4-mapped IPv6 `dest` is probed as its IPv4 address (an IPv6
-/// socket would fail on hosts with `IPV6_V6ONLY` on), and a port of 0 is
-/// replaced, as some systems refuse to connect to port 0.
-///
-/// This makes a few system calls and does not wait on the network.
-pub(crate) fn probe_source(dest: SocketAddr) -> Option<IpAddr> {
-    let mut target = match dest {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
-            None => dest,
-        },
-        SocketAddr::V4(_) => dest,
-    };
-    if target.port() == 0 {
-        target.set_port(PROBE_PORT);
-    }
-    // Unbound: connect binds it, so an explicit bind would be one system call more for nothing.
-    let domain = socket2::Domain::for_address(target);
-    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, None).ok()?;
-    socket.connect(&target.into()).ok()?;
-    socket.local_addr().ok()?.as_socket().map(|addr| addr.ip())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::net::{Ipv4Addr, UdpSocket};
+    use std::net::Ipv4Addr;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("a literal address in a test")
@@ -1253,39 +1182,6 @@ mod tests {
         }
     }
 
-    /// RFC 6724 §6, `Source(D)` as the kernel picks it (its §5): probing
-    /// IPv4 loopback gives IPv4 loopback. Only loopback is ever probed.
-    #[test]
-    fn probe_ipv4_loopback() {
-        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        assert_eq!(probe_source(SocketAddr::new(loopback, 80)), Some(loopback));
-        // Port 0 is replaced rather than refused.
-        assert_eq!(probe_source(SocketAddr::new(loopback, 0)), Some(loopback));
-        // IPv4-mapped destinations are probed as IPv4.
-        let mapped = SocketAddr::new(IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()), 80);
-        assert_eq!(probe_source(mapped), Some(loopback));
-        assert_eq!(
-            Destination::probe(SocketAddr::new(loopback, 443)),
-            Destination {
-                addr: loopback,
-                source: Some(loopback)
-            }
-        );
-    }
-
-    /// RFC 6724 §6, `Source(D)` as the kernel picks it: probing `::1`
-    /// gives `::1` where the host has IPv6 loopback.
-    #[test]
-    fn probe_ipv6_loopback() {
-        let loopback = IpAddr::V6(Ipv6Addr::LOCALHOST);
-        // Binding ::1 tells whether IPv6 loopback exists at all.
-        if UdpSocket::bind(SocketAddr::new(loopback, 0)).is_err() {
-            eprintln!("skipping probe_ipv6_loopback: no IPv6 loopback on this host");
-            return;
-        }
-        assert_eq!(probe_source(SocketAddr::new(loopback, 80)), Some(loopback));
-    }
-
     fn v4_addr() -> impl Strategy<Value = Ipv4Addr> {
         let bases = [
             [10, 1, 0, 0],
@@ -1353,7 +1249,7 @@ mod tests {
     fn tied_table() -> impl Strategy<Value = PolicyTable> {
         let row = (v6_only_addr(), 0_u8..=128, 0_u8..3, 0_u8..3).prop_map(
             |(prefix, len, precedence, label)| {
-                let prefix = Ipv6Addr::from(u128::from(prefix) & prefix_mask(len));
+                let prefix = Ipv6Addr::from(u128::from(prefix) & mask_v6(len));
                 Policy::row(prefix, len, precedence, label)
             },
         );
