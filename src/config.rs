@@ -67,7 +67,7 @@ impl Default for Config {
             max_attempts: 100,
             max_addresses_per_name: 32,
             resolver: Arc::new(SystemResolver),
-            ranking: Ranking::Rfc6724(Arc::new(PolicyTable::default())),
+            ranking: Ranking::Rfc6724(PolicyTable::shared_default()),
             filter: AddressFilter::allow_all(),
             local_addrs: LocalAddrs::Kernel,
             route_probe: local::probe_route,
@@ -198,7 +198,7 @@ impl Builder {
     pub fn sort_addresses(mut self, sort: bool) -> Builder {
         self.config.ranking = match (sort, &self.config.ranking) {
             (true, Ranking::Rfc6724(table)) => Ranking::Rfc6724(table.clone()),
-            (true, Ranking::InputOrder) => Ranking::Rfc6724(Arc::new(PolicyTable::default())),
+            (true, Ranking::InputOrder) => Ranking::Rfc6724(PolicyTable::shared_default()),
             (false, _) => Ranking::InputOrder,
         };
         self
@@ -234,7 +234,7 @@ impl Builder {
                 list.push(addr);
             }
         }
-        self.config.local_addrs = LocalAddrs::List(list);
+        self.config.local_addrs = LocalAddrs::List(list.into());
         self
     }
 
@@ -413,7 +413,7 @@ impl Config {
                 return Err(ConfigError::new(setting, "must be at least 1"));
             }
         }
-        if self.local_addrs == LocalAddrs::List(Vec::new()) {
+        if matches!(&self.local_addrs, LocalAddrs::List(list) if list.is_empty()) {
             return Err(ConfigError::new(
                 "local_addrs",
                 "the list is empty (leave it unset to let the kernel choose)",

@@ -44,18 +44,17 @@ impl Dial for TcpDial {
     fn dial(&self, pair: Pair) -> Dialing {
         // Set up and start the connect synchronously, so that a setup error fails this attempt
         // at its start instant, and nothing but the handshake is left to wait for.
-        match start(pair, &self.config.socket) {
+        let recverr = sys::sets_recverr(pair.remote, &self.config.socket);
+        match start(pair, &self.config.socket, recverr) {
             Ok(stream) => Dialing {
                 stream: Some(stream),
                 error: None,
-                remote: pair.remote,
-                fast_icmp_errors: self.config.socket.fast_icmp_errors,
+                clear_recverr: recverr,
             },
             Err(error) => Dialing {
                 stream: None,
                 error: Some(error),
-                remote: pair.remote,
-                fast_icmp_errors: false,
+                clear_recverr: false,
             },
         }
     }
@@ -68,8 +67,8 @@ pub(crate) struct Dialing {
     stream: Option<TcpStream>,
     /// The setup error, handed out on the first poll.
     error: Option<io::Error>,
-    remote: SocketAddr,
-    fast_icmp_errors: bool,
+    /// The socket carries `IPV6_RECVERR` for the connect, to be cleared once connected.
+    clear_recverr: bool,
 }
 
 impl Future for Dialing {
@@ -78,10 +77,7 @@ impl Future for Dialing {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
         let this = self.get_mut();
         let Some(stream) = &this.stream else {
-            let error = this.error.take();
-            return Poll::Ready(Err(
-                error.unwrap_or_else(|| io::Error::other("polled again"))
-            ));
+            return Poll::Ready(Err(this.error.take().unwrap_or_else(polled_again)));
         };
         // Writable means the handshake ended, one way or the other; the socket error tells which.
         ready!(stream.poll_write_ready(cx))?;
@@ -94,21 +90,22 @@ impl Future for Dialing {
             this.stream = None;
             return Poll::Ready(Err(error));
         }
-        if this.fast_icmp_errors {
-            sys::after_connect(stream, this.remote);
+        if this.clear_recverr {
+            sys::clear_recverr(stream);
         }
-        Poll::Ready(
-            this.stream
-                .take()
-                .ok_or_else(|| io::Error::other("polled again")),
-        )
+        Poll::Ready(this.stream.take().ok_or_else(polled_again))
     }
+}
+
+/// What a finished dial answers if polled once more.
+fn polled_again() -> io::Error {
+    io::Error::other("polled again")
 }
 
 /// Opens the socket for one attempt and starts its connect. Any error here fails this attempt
 /// only; the socket is closed when it is dropped on the way out.
-fn start(pair: Pair, options: &SocketOptions) -> io::Result<TcpStream> {
-    let socket = open(pair, options)?;
+fn start(pair: Pair, options: &SocketOptions, recverr: bool) -> io::Result<TcpStream> {
+    let socket = open(pair, options, recverr)?;
     match socket.connect(&pair.remote.into()) {
         Ok(()) => {}
         Err(error) if connect_in_progress(&error) => {}
@@ -132,7 +129,7 @@ fn connect_in_progress(error: &io::Error) -> bool {
 
 /// Creates, configures and binds the socket for one attempt. Any error here fails this attempt
 /// only; the socket is closed when it is dropped on the way out.
-fn open(pair: Pair, options: &SocketOptions) -> io::Result<Socket> {
+fn open(pair: Pair, options: &SocketOptions, recverr: bool) -> io::Result<Socket> {
     let domain = Domain::for_address(pair.remote);
     // socket2 creates it close-on-exec; where the system can, non-blocking in the same call.
     let socket = sys::nonblocking_stream(domain)?;
@@ -158,7 +155,7 @@ fn open(pair: Pair, options: &SocketOptions) -> io::Result<Socket> {
     if let Some(bytes) = options.recv_buffer_size {
         socket.set_recv_buffer_size(bytes)?;
     }
-    sys::apply(&socket, domain, options)?;
+    sys::apply(&socket, options, recverr)?;
     if let Some(local) = pair.local {
         socket.bind(&local.into())?;
     }
@@ -175,12 +172,14 @@ mod sys {
         Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))
     }
 
-    /// The Linux-only options.
-    pub(super) fn apply(
-        socket: &Socket,
-        domain: Domain,
-        options: &SocketOptions,
-    ) -> io::Result<()> {
+    /// Whether an attempt to `remote` carries `IPV6_RECVERR` while it connects: with
+    /// `fast_icmp_errors`, on IPv6 sockets (see `set_recverr` for why IPv4 needs none).
+    pub(super) fn sets_recverr(remote: SocketAddr, options: &SocketOptions) -> bool {
+        options.fast_icmp_errors && remote.is_ipv6()
+    }
+
+    /// The Linux-only options, `IPV6_RECVERR` when `recverr`.
+    pub(super) fn apply(socket: &Socket, options: &SocketOptions, recverr: bool) -> io::Result<()> {
         if let Some(name) = &options.interface {
             socket.bind_device(Some(name.as_bytes()))?;
         }
@@ -190,7 +189,7 @@ mod sys {
         if let Some(timeout) = options.tcp_user_timeout {
             socket.set_tcp_user_timeout(Some(timeout))?;
         }
-        if options.fast_icmp_errors && domain == Domain::IPV6 {
+        if recverr {
             set_recverr(socket.as_raw_fd(), true)?;
         }
         Ok(())
@@ -198,11 +197,9 @@ mod sys {
 
     /// Turns `IPV6_RECVERR` off again once connected: on an established connection it would
     /// make a passing ICMP error (a route flapping) fatal, where TCP would otherwise ride it out.
-    pub(super) fn after_connect(stream: &TcpStream, remote: SocketAddr) {
-        if remote.is_ipv6() {
-            if let Err(error) = set_recverr(stream.as_raw_fd(), false) {
-                tracing::debug!(%error, "could not clear IPV6_RECVERR on the connected socket");
-            }
+    pub(super) fn clear_recverr(stream: &TcpStream) {
+        if let Err(error) = set_recverr(stream.as_raw_fd(), false) {
+            tracing::debug!(%error, "could not clear IPV6_RECVERR on the connected socket");
         }
     }
 
@@ -250,11 +247,16 @@ mod sys {
         Ok(socket)
     }
 
+    /// `IPV6_RECVERR` is Linux's.
+    pub(super) fn sets_recverr(_: SocketAddr, _: &SocketOptions) -> bool {
+        false
+    }
+
     /// The Linux-only options are refused when the connector is built, so nothing is left here.
-    pub(super) fn apply(_: &Socket, _: Domain, _: &SocketOptions) -> io::Result<()> {
+    pub(super) fn apply(_: &Socket, _: &SocketOptions, _: bool) -> io::Result<()> {
         Ok(())
     }
 
     /// Nothing was set that must be undone.
-    pub(super) fn after_connect(_: &TcpStream, _: SocketAddr) {}
+    pub(super) fn clear_recverr(_: &TcpStream) {}
 }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
 
 /// Which local addresses the attempts go out from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -9,19 +10,20 @@ pub(crate) enum LocalAddrs {
     /// The kernel picks the source for each destination (no bind).
     #[default]
     Kernel,
-    /// Every listed address is paired with every destination of its family.
-    List(Vec<SocketAddr>),
+    /// Every listed address is paired with every destination of its family. Shared, not copied,
+    /// by each connect.
+    List(Arc<[SocketAddr]>),
     /// Every address of every interface that is up, enumerated at each connect.
     AllInterfaces,
 }
 
 impl LocalAddrs {
     /// The local addresses for one connect; `None` when the kernel chooses.
-    pub(crate) fn resolve(&self) -> io::Result<Option<Vec<SocketAddr>>> {
+    pub(crate) fn resolve(&self) -> io::Result<Option<Arc<[SocketAddr]>>> {
         match self {
             LocalAddrs::Kernel => Ok(None),
             LocalAddrs::List(list) => Ok(Some(list.clone())),
-            LocalAddrs::AllInterfaces => interface_addrs().map(Some),
+            LocalAddrs::AllInterfaces => interface_addrs().map(|addrs| Some(addrs.into())),
         }
     }
 }

@@ -55,15 +55,15 @@ pub(crate) struct Plan {
     lone_taken: Option<(Pair, Order)>,
     /// Candidates added since the last sort, in no order.
     incoming: Vec<Candidate>,
-    /// How many of `incoming` are IPv6 and IPv4 (indexed by `slot`).
+    /// How many of `incoming` are IPv6 and IPv4 (indexed by `slot`): `has` is asked on every
+    /// poll while answers come in, and must not scan thousands of candidates each time.
     incoming_count: [usize; 2],
     /// The sorted candidates of each family (indexed by `slot`), best LAST, so that taking one
     /// is a pop: a plan of 10,000 drains in n log n.
     queues: [Vec<Candidate>; 2],
-    /// The family of the best candidate at the last sort.
-    best: Option<Family>,
-    /// Whether `incoming` is empty; sorting waits until a candidate is taken, so that a burst of
-    /// answers costs one sort.
+    /// Whether the queues are up to date: nothing added, no earlier place learned and no
+    /// favourite named since the last sort. Sorting waits until a candidate is taken, so that
+    /// a burst of answers costs one sort.
     sorted: bool,
     /// Every pair ever added, with the earliest place in the caller's order it was given at: a
     /// pair that two names (or a name and a literal) share ranks by its first place, whichever
@@ -97,7 +97,6 @@ impl Plan {
             incoming: Vec::new(),
             incoming_count: [0, 0],
             queues: [Vec::new(), Vec::new()],
-            best: None,
             sorted: true,
             seen: Seen::default(),
             ranking,
@@ -202,11 +201,12 @@ impl Plan {
                 untried.insert(0, candidate);
             }
         }
-        self.best = untried.first().map(Candidate::family);
         self.sorted = true;
-        let Some(best) = self.best else {
+        let Some(best) = untried.first().map(Candidate::family) else {
             return;
         };
+        // RFC 8305 §4: the family of the first address sorted is the one that goes first.
+        self.preferred.get_or_insert(best);
         if untried.iter().all(|candidate| candidate.family() == best) {
             // One family (a lone address, or "localhost" over IPv4): the sorted list, reversed,
             // is its queue, with no copy into another allocation. (Both queues were emptied
@@ -239,7 +239,7 @@ impl Plan {
         if !self.sorted {
             self.sort();
         }
-        let preferred = *self.preferred.get_or_insert(self.best?);
+        let preferred = self.preferred?;
         let wanted = match self.last {
             Some(last) if self.taken >= self.first_family_count => last.other(),
             _ => preferred,
@@ -365,7 +365,7 @@ fn slot(family: Family) -> usize {
 /// address that can reach it, best first by RFC 6724 §5 source selection.
 #[derive(Debug)]
 pub(crate) struct Pairing {
-    pub(crate) locals: Option<Vec<SocketAddr>>,
+    pub(crate) locals: Option<Arc<[SocketAddr]>>,
     pub(crate) filter: AddressFilter,
     /// Route lookups for listed local addresses (the plan looks up kernel-chosen sources).
     pub(crate) probe: RouteProbe,

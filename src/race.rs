@@ -77,9 +77,9 @@ pub(crate) struct Race<D: Dial> {
     dial: D,
     config: Arc<Config>,
     targets: Vec<Target>,
-    begun: bool,
     /// Set once the race has answered: polled again, it opens nothing more.
     finished: bool,
+    /// When the race began (its first poll); `None` before.
     start: Option<Instant>,
     deadline: Option<Pin<Box<Sleep>>>,
     /// Made on the first name to resolve: IP literals alone cost no lookup set.
@@ -143,7 +143,6 @@ impl<D: Dial> Race<D> {
         Race {
             dial,
             targets,
-            begun: false,
             finished: false,
             start: None,
             deadline: None,
@@ -195,7 +194,6 @@ impl<D: Dial> Race<D> {
     /// Starts the clock, the deadline and every lookup; IP literals go straight into the plan.
     /// `show_sources` asks for route lookups even where the ranking needs none.
     fn begin(&mut self, show_sources: bool, now: Instant) {
-        self.begun = true;
         self.start = Some(now);
         self.deadline = self
             .config
@@ -211,7 +209,8 @@ impl<D: Dial> Race<D> {
         }
         let table = match &self.config.ranking {
             Ranking::Rfc6724(table) => table.clone(),
-            Ranking::InputOrder => Arc::new(crate::rank::PolicyTable::default()),
+            // Ranking is off, yet listed local addresses still need a table to choose by.
+            Ranking::InputOrder => crate::rank::PolicyTable::shared_default(),
         };
         self.pairing = Some(Pairing {
             locals,
@@ -469,7 +468,7 @@ impl<D: Dial> Race<D> {
         // One reading of the clock per poll: an attempt that starts because another failed
         // starts at the very instant the other ended, and the clock costs once.
         let now = Instant::now();
-        if !self.begun {
+        if self.start.is_none() {
             self.begin(false, now);
         }
         let answer = self.step(cx, now);
@@ -565,7 +564,7 @@ impl<D: Dial> Race<D> {
         show_sources: bool,
     ) -> Poll<Result<Planned, ConnectError>> {
         let now = Instant::now();
-        if !self.begun {
+        if self.start.is_none() {
             self.begin(show_sources, now);
         }
         self.poll_lookups(cx);

@@ -244,6 +244,15 @@ impl Default for PolicyTable {
     }
 }
 
+impl PolicyTable {
+    /// [`PolicyTable::rfc6724`], built once and shared: every connector with the default
+    /// ranking, and every connect that ranks nothing but local sources, points to this one.
+    pub(crate) fn shared_default() -> std::sync::Arc<PolicyTable> {
+        static TABLE: std::sync::OnceLock<std::sync::Arc<PolicyTable>> = std::sync::OnceLock::new();
+        TABLE.get_or_init(Default::default).clone()
+    }
+}
+
 /// A row that [`PolicyTable::new`] refused.
 ///
 /// Its [`Display`](fmt::Display) names the row (its position among the
