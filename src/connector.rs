@@ -137,6 +137,18 @@ impl Connector {
     }
 }
 
+impl Connecting {
+    /// A connect that fails, when polled, with this invalid target (for targets that are
+    /// found invalid before there is a list, as a URI's).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn invalid(invalid: crate::target::InvalidTarget) -> Connecting {
+        Connecting {
+            state: State::Invalid(invalid),
+            span: tracing::Span::none(),
+        }
+    }
+}
+
 enum State {
     /// Answers every poll with the same error (no panic if polled again).
     Invalid(crate::target::InvalidTarget),

@@ -78,12 +78,8 @@ impl HickoryResolver {
     /// Fails when the configuration cannot be read or parsed.
     pub fn from_system_conf() -> io::Result<Self> {
         let builder = TokioResolver::builder_tokio().map_err(|error| {
-            let kind = match error.proto().map(|proto| proto.kind()) {
-                Some(ProtoErrorKind::Io(io)) => io.kind(),
-                _ => io::ErrorKind::Other,
-            };
             io::Error::new(
-                kind,
+                io_kind(&error),
                 format!("cannot read the system DNS configuration: {error}"),
             )
         })?;
@@ -131,6 +127,15 @@ impl Resolve for HickoryResolver {
     }
 }
 
+/// The `io::ErrorKind` of a hickory error: timeouts and I/O errors keep theirs.
+fn io_kind(error: &ResolveError) -> io::ErrorKind {
+    match error.proto().map(|proto| proto.kind()) {
+        Some(ProtoErrorKind::Timeout) => io::ErrorKind::TimedOut,
+        Some(ProtoErrorKind::Io(io)) => io.kind(),
+        _ => io::ErrorKind::Other,
+    }
+}
+
 /// A per-family answer without records is an empty list when the name exists (NOERROR), and
 /// [`io::ErrorKind::NotFound`] when it does not (NXDOMAIN); anything else is a failed lookup.
 fn no_records_or_error(name: &str, family: Family, error: ResolveError) -> io::Result<Vec<IpAddr>> {
@@ -150,9 +155,7 @@ fn no_records_or_error(name: &str, family: Family, error: ResolveError) -> io::R
                 )))
             }
         },
-        Some(ProtoErrorKind::Timeout) => io::ErrorKind::TimedOut,
-        Some(ProtoErrorKind::Io(io)) => io.kind(),
-        _ => io::ErrorKind::Other,
+        _ => io_kind(&error),
     };
     Err(io::Error::new(
         kind,

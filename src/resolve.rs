@@ -19,8 +19,9 @@ pub enum Family {
 }
 
 impl Family {
-    /// The family of an address. IPv4-mapped IPv6 addresses count as IPv6: that is the socket
-    /// they need.
+    /// The family of an address, by its form: an IPv4-mapped IPv6 address is IPv6 here, as a
+    /// resolver's AAAA answer it came in. (The connector dials such an address as IPv4, since
+    /// its sockets are never dual-stack.)
     pub fn of(addr: IpAddr) -> Family {
         match addr {
             IpAddr::V4(_) => Family::V4,

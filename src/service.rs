@@ -198,11 +198,11 @@ impl Service<Uri> for Connector {
 }
 
 fn connect_uri(connector: &Connector, uri: &Uri, any_scheme: bool) -> UriConnecting {
-    let state = match target_of(uri, any_scheme) {
-        Ok(target) => UriState::Connecting(connector.connect(target)),
-        Err(invalid) => UriState::Refused(Some(ConnectError::from_invalid_target(invalid))),
+    let connecting = match target_of(uri, any_scheme) {
+        Ok(target) => connector.connect(target),
+        Err(invalid) => Connecting::invalid(invalid),
     };
-    UriConnecting { state }
+    UriConnecting { connecting }
 }
 
 /// The target a URI names: its host, and its port or its scheme's default.
@@ -282,22 +282,15 @@ fn shown(uri: &Uri) -> String {
 /// `Send` and `Unpin`, as hyper-util's client requires. Dropping it closes every socket it opened.
 #[must_use = "futures do nothing unless polled"]
 pub struct UriConnecting {
-    state: UriState,
-}
-
-enum UriState {
-    Refused(Option<ConnectError>),
-    Connecting(Connecting),
+    /// The connect, or a target already found invalid (which it answers with).
+    connecting: Connecting,
 }
 
 impl fmt::Debug for UriConnecting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.state {
-            UriState::Refused(error) => f.debug_tuple("UriConnecting").field(error).finish(),
-            UriState::Connecting(connecting) => {
-                f.debug_tuple("UriConnecting").field(connecting).finish()
-            }
-        }
+        f.debug_tuple("UriConnecting")
+            .field(&self.connecting)
+            .finish()
     }
 }
 
@@ -305,15 +298,9 @@ impl Future for UriConnecting {
     type Output = Result<HttpStream, ConnectError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            UriState::Refused(error) => match error.take() {
-                Some(error) => Poll::Ready(Err(error)),
-                None => panic!("UriConnecting polled after it completed"),
-            },
-            UriState::Connecting(connecting) => Pin::new(connecting)
-                .poll(cx)
-                .map(|result| result.map(HttpStream::new)),
-        }
+        Pin::new(&mut self.connecting)
+            .poll(cx)
+            .map(|result| result.map(HttpStream::new))
     }
 }
 

@@ -139,7 +139,7 @@ fn parse_target(input: &str) -> Result<Target, String> {
     if input.is_empty() {
         return Err("empty target (expected host:port)".into());
     }
-    let (host, port) = if let Some(rest) = input.strip_prefix('[') {
+    if let Some(rest) = input.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
             .ok_or("'[' without a closing ']' (expected [IPv6]:port)")?;
@@ -147,28 +147,24 @@ fn parse_target(input: &str) -> Result<Target, String> {
             .strip_prefix(':')
             .ok_or("missing port after ']' (expected [IPv6]:port)")?;
         let (ip, scope_id) = parse_ipv6_literal(host)?;
-        let port = parse_port(port)?;
         return Ok(Target {
             host: Host::Ip(IpAddr::V6(ip)),
-            port,
+            port: parse_port(port)?,
             scope_id,
         });
-    } else {
-        let (host, port) = input
-            .rsplit_once(':')
-            .ok_or("missing port (expected host:port)")?;
-        if host.contains(':') {
-            return Err(format!(
-                "IPv6 address without brackets (write [{host}]:{port})"
-            ));
-        }
-        (parse_host(host)?, port)
-    };
-    let port = parse_port(port)?;
-    let (host, scope_id) = host;
+    }
+    let (host, port) = input
+        .rsplit_once(':')
+        .ok_or("missing port (expected host:port)")?;
+    if host.contains(':') {
+        return Err(format!(
+            "IPv6 address without brackets (write [{host}]:{port})"
+        ));
+    }
+    let (host, scope_id) = parse_host(host)?;
     Ok(Target {
         host,
-        port,
+        port: parse_port(port)?,
         scope_id,
     })
 }
