@@ -24,6 +24,15 @@ use tower_service::Service;
 
 use support::names::Names;
 
+/// The `ConnectInfo` the connector put in a response's extensions.
+fn connect_info<B>(response: &Response<B>) -> ConnectInfo {
+    response
+        .extensions()
+        .get::<ConnectInfo>()
+        .cloned()
+        .expect("ConnectInfo in the response's extensions")
+}
+
 const LIVE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Loopback too on Linux, but nothing listens there: a connect to it is refused at once.
 const REFUSED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -93,11 +102,7 @@ async fn get_carries_local_and_peer_address_and_the_report() {
         .await
         .expect("GET succeeds");
     assert_eq!(response.status(), 200);
-    let info = response
-        .extensions()
-        .get::<ConnectInfo>()
-        .cloned()
-        .expect("ConnectInfo in the extensions");
+    let info = connect_info(&response);
     assert_eq!(body(response).await, format!("peer={}", info.local_addr()));
     assert_eq!(info.remote_addr(), server);
     let winner = info.report().winner().expect("a winner");
@@ -119,11 +124,7 @@ async fn report_shows_the_failover_from_a_refused_address() {
         .await
         .expect("GET succeeds");
     assert_eq!(response.status(), 200);
-    let info = response
-        .extensions()
-        .get::<ConnectInfo>()
-        .cloned()
-        .expect("ConnectInfo");
+    let info = connect_info(&response);
     assert_eq!(info.remote_addr(), server);
     let attempts = info.report().attempts();
     assert_eq!(attempts.len(), 2, "{}", info.report());
@@ -149,11 +150,7 @@ async fn bracketed_ipv6_literal() {
         .get(uri(format!("http://{server}/")))
         .await
         .expect("GET succeeds");
-    let info = response
-        .extensions()
-        .get::<ConnectInfo>()
-        .cloned()
-        .expect("ConnectInfo");
+    let info = connect_info(&response);
     assert_eq!(info.remote_addr(), server);
     assert_eq!(body(response).await, format!("peer={}", info.local_addr()));
 }
@@ -313,11 +310,7 @@ mod tls {
             .await
             .expect("GET over TLS succeeds");
         assert_eq!(response.status(), 200);
-        let info = response
-            .extensions()
-            .get::<ConnectInfo>()
-            .cloned()
-            .expect("ConnectInfo through hyper-rustls");
+        let info = connect_info(&response);
         assert_eq!(info.remote_addr(), server);
         assert_eq!(body(response).await, format!("peer={}", info.local_addr()));
         let outcomes: Vec<Outcome> = info
