@@ -114,8 +114,9 @@ fn connector(options: &Options) -> Result<Connector, String> {
     builder.build().map_err(|error| error.to_string())
 }
 
+/// Milliseconds with microsecond precision: a loopback connect takes tens of microseconds.
 fn ms(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 10_000.0).round() / 10.0
+    duration.as_micros() as f64 / 1000.0
 }
 
 fn attempt_json(attempt: &Attempt) -> Value {
@@ -124,6 +125,7 @@ fn attempt_json(attempt: &Attempt) -> Value {
         "remote": attempt.remote().to_string(),
         "host": attempt.host(),
         "start_ms": ms(attempt.started()),
+        "connected_ms": attempt.connected().map(ms),
         "end_ms": ms(attempt.ended()),
         "outcome": attempt.outcome().as_str(),
         "error": attempt.error().map(|e| e.to_string()),
@@ -138,7 +140,7 @@ fn report_json(
     let (peer, local, error) = match result {
         Ok(connection) => (
             Some(connection.peer_addr().to_string()),
-            Some(connection.local_addr().to_string()),
+            connection.local_addr().ok().map(|local| local.to_string()),
             None,
         ),
         Err(error) => (None, None, Some(error.to_string())),
@@ -156,7 +158,12 @@ fn report_json(
         })).collect::<Vec<_>>(),
         "skipped": skipped_json(report),
         "favoured": report.favoured().map(|a| a.to_string()),
-        "not_tried": report.not_tried(),
+        "not_tried": report.not_tried().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "unanswered_lookups": report.unanswered_lookups().iter().map(|lookup| json!({
+            "host": lookup.host(),
+            "family": lookup.family().to_string(),
+            "waited_ms": ms(lookup.waited()),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -329,7 +336,9 @@ async fn main() -> ExitCode {
             Ok(connection) => println!(
                 "connected to {} from {} in {:.1}ms",
                 connection.peer_addr(),
-                connection.local_addr(),
+                connection
+                    .local_addr()
+                    .map_or_else(|error| error.to_string(), |local| local.to_string()),
                 ms(elapsed)
             ),
             Err(error) => println!("failed after {:.1}ms: {error}", ms(elapsed)),

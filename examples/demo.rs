@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "connected to {} from {} in {:.1?}; the blackhole was left behind after one attempt delay, \
          the refused port moved the race on at once:",
         connection.peer_addr(),
-        connection.local_addr(),
+        connection.local_addr()?,
         connection.report().elapsed()
     );
     print!("{}", connection.report().timeline());

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::dial::Pair;
+use crate::plan::Pair;
 use crate::plan::{Candidate, Plan, Ranking};
 use crate::rank::{Destination, PolicyTable};
 

@@ -1,14 +1,16 @@
 //! `Connector`: the cheap handle that users keep, its `connect` future and its result.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::config::{Builder, Config};
+use crate::config::Config;
 use crate::dial::TcpDial;
 use crate::error::ConnectError;
 use crate::history::History;
@@ -51,14 +53,9 @@ impl Default for Connector {
 }
 
 impl Connector {
-    /// A connector with every default (see [`Builder`]).
+    /// A connector with every default (see [`Builder`](crate::Builder)).
     pub fn new() -> Connector {
         Connector::from_config(Config::default())
-    }
-
-    /// Starts configuring a connector.
-    pub fn builder() -> Builder {
-        Builder::default()
     }
 
     /// The defaults, with this resolver (infallible: the defaults are valid).
@@ -82,7 +79,7 @@ impl Connector {
     /// first polled.
     fn race(&self, targets: Vec<crate::Target>) -> Race<TcpDial> {
         let dial = TcpDial {
-            config: self.config.clone(),
+            options: self.config.socket.clone(),
         };
         Race::new(dial, self.config.clone(), targets, self.history.clone())
     }
@@ -150,9 +147,12 @@ impl Connecting {
 }
 
 enum State {
-    /// Answers every poll with the same error (no panic if polled again).
+    /// Answers its first poll with this error.
     Invalid(crate::target::InvalidTarget),
     Racing(Box<Race<TcpDial>>),
+    /// It has answered; every further poll answers
+    /// [`ErrorKind::PolledAfterCompletion`](crate::ErrorKind::PolledAfterCompletion).
+    Done,
 }
 
 /// The future of [`Connector::connect`]: a [`Connection`] or a [`ConnectError`].
@@ -169,6 +169,7 @@ impl std::fmt::Debug for Connecting {
         match &self.state {
             State::Invalid(error) => f.debug_tuple("Connecting").field(error).finish(),
             State::Racing(race) => f.debug_tuple("Connecting").field(race).finish(),
+            State::Done => f.write_str("Connecting(done)"),
         }
     }
 }
@@ -176,10 +177,13 @@ impl std::fmt::Debug for Connecting {
 impl Future for Connecting {
     type Output = Result<Connection, ConnectError>;
 
+    /// Polled again after it answered, it opens nothing and answers
+    /// [`ErrorKind::PolledAfterCompletion`](crate::ErrorKind::PolledAfterCompletion) every time
+    /// (see also [`FusedFuture::is_terminated`](futures_util::future::FusedFuture)).
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let _entered = this.span.enter();
-        match &mut this.state {
+        let answer = match &mut this.state {
             State::Invalid(invalid) => {
                 Poll::Ready(Err(ConnectError::from_invalid_target(invalid.clone())))
             }
@@ -192,7 +196,22 @@ impl Future for Connecting {
                     raw_report: Mutex::new(Some(won.report)),
                 })
             }),
+            State::Done => Poll::Ready(Err(ConnectError::new(
+                crate::ErrorKind::PolledAfterCompletion,
+                Report::default(),
+            ))),
+        };
+        if answer.is_ready() {
+            // The race (and whatever it still held) is dropped now.
+            this.state = State::Done;
         }
+        answer
+    }
+}
+
+impl futures_util::future::FusedFuture for Connecting {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, State::Done)
     }
 }
 
@@ -204,8 +223,8 @@ impl Future for Connecting {
 /// every connect.
 pub struct Connection {
     stream: TcpStream,
-    /// The local address, once read.
-    local: OnceLock<SocketAddr>,
+    /// The local address, once read (or the error reading it gave).
+    local: OnceLock<Result<SocketAddr, io::ErrorKind>>,
     peer: SocketAddr,
     /// The report with the winner's local address in it, made on first ask from `raw_report`.
     report: OnceLock<Report>,
@@ -235,15 +254,14 @@ impl Connection {
         self.peer
     }
 
-    /// The local address of the stream. Should the system fail to tell it (it does not for a
-    /// connected socket), the unspecified address of the peer's family, port 0.
-    pub fn local_addr(&self) -> SocketAddr {
-        *self.local.get_or_init(|| {
-            self.stream.local_addr().unwrap_or_else(|_| {
-                let unspecified = crate::local::unspecified_of(self.peer);
-                SocketAddr::new(unspecified, 0)
-            })
-        })
+    /// The local address of the stream, with the port the kernel chose: read from the socket
+    /// the first time it is asked for (here, or by [`report`](Connection::report) or
+    /// [`into_parts`](Connection::into_parts)), then kept.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let local = self
+            .local
+            .get_or_init(|| self.stream.local_addr().map_err(|error| error.kind()));
+        local.map_err(|kind| io::Error::new(kind, "could not read the connection's local address"))
     }
 
     /// Every attempt of the race, the winner included.
@@ -266,8 +284,11 @@ impl Connection {
             .rev()
             .find(|attempt| attempt.outcome == crate::Outcome::Connected);
         if let Some(winner) = winner {
-            // Also over a bound address, whose port was 0 until the kernel chose one.
-            winner.local = Some(self.local_addr());
+            // Also over a bound address, whose port was 0 until the kernel chose one. Should the
+            // system not tell (it does for a connected socket), the bound address stays.
+            if let Ok(local) = self.local_addr() {
+                winner.local = Some(local);
+            }
         }
         report
     }
@@ -301,6 +322,48 @@ impl Connection {
             }
         };
         (self.stream, report)
+    }
+}
+
+/// Reads from the stream, so a `Connection` can be used without [`Connection::into_stream`].
+impl AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+/// Writes to the stream, so a `Connection` can be used without [`Connection::into_stream`].
+impl AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
     }
 }
 

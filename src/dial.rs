@@ -5,17 +5,26 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 use tokio::net::TcpStream;
 
-use crate::config::SocketOptions;
+use crate::plan::Pair;
 
-/// One attempt's target: where from (if bound) and where to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Pair {
-    pub(crate) local: Option<SocketAddr>,
-    pub(crate) remote: SocketAddr,
+/// Options applied to every attempt's socket before it connects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SocketOptions {
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive_time: Option<Duration>,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_retries: Option<u32>,
+    pub(crate) send_buffer_size: Option<usize>,
+    pub(crate) recv_buffer_size: Option<usize>,
+    pub(crate) interface: Option<String>,
+    pub(crate) mark: Option<u32>,
+    pub(crate) tcp_user_timeout: Option<Duration>,
+    pub(crate) fast_icmp_errors: bool,
 }
 
 /// Opens a stream for one pair. The race is generic over it, so its tests can script dials.
@@ -34,7 +43,7 @@ pub(crate) trait Dial {
 #[derive(Debug, Clone)]
 pub(crate) struct TcpDial {
     /// Shared with the connector: nothing is copied per connect.
-    pub(crate) config: std::sync::Arc<crate::config::Config>,
+    pub(crate) options: std::sync::Arc<SocketOptions>,
 }
 
 impl Dial for TcpDial {
@@ -44,8 +53,8 @@ impl Dial for TcpDial {
     fn dial(&self, pair: Pair) -> Dialing {
         // Set up and start the connect synchronously, so that a setup error fails this attempt
         // at its start instant, and nothing but the handshake is left to wait for.
-        let recverr = sys::sets_recverr(pair.remote, &self.config.socket);
-        match start(pair, &self.config.socket, recverr) {
+        let recverr = sys::sets_recverr(pair.remote, &self.options);
+        match start(pair, &self.options, recverr) {
             Ok(stream) => Dialing {
                 stream: Some(stream),
                 error: None,
@@ -111,7 +120,7 @@ fn start(pair: Pair, options: &SocketOptions, recverr: bool) -> io::Result<TcpSt
         Err(error) if connect_in_progress(&error) => {}
         Err(error) => return Err(error),
     }
-    TcpStream::from_std(socket.into())
+    TcpStream::from_std(socket.into()).map_err(step("register with the runtime"))
 }
 
 /// A non-blocking connect that has begun and will end later: `EINPROGRESS` on Unix (where
@@ -128,16 +137,19 @@ fn connect_in_progress(error: &io::Error) -> bool {
 }
 
 /// Creates, configures and binds the socket for one attempt. Any error here fails this attempt
-/// only; the socket is closed when it is dropped on the way out.
+/// only; the socket is closed when it is dropped on the way out. Each step's error says which
+/// step failed ("bind to 192.0.2.10:0: …"), keeping the system's error as its source and kind.
 fn open(pair: Pair, options: &SocketOptions, recverr: bool) -> io::Result<Socket> {
     let domain = Domain::for_address(pair.remote);
     // socket2 creates it close-on-exec; where the system can, non-blocking in the same call.
-    let socket = sys::nonblocking_stream(domain)?;
+    let socket = sys::nonblocking_stream(domain).map_err(step("open a TCP socket"))?;
     if domain == Domain::IPV6 {
         // An IPv6 socket must not quietly reach IPv4 peers: families are raced apart.
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(true).map_err(step("set IPV6_V6ONLY"))?;
     }
-    socket.set_tcp_nodelay(options.nodelay)?;
+    socket
+        .set_tcp_nodelay(options.nodelay)
+        .map_err(step("set TCP_NODELAY"))?;
     if let Some(idle) = options.keepalive_time {
         let mut keepalive = TcpKeepalive::new().with_time(idle);
         if let Some(interval) = options.keepalive_interval {
@@ -147,19 +159,58 @@ fn open(pair: Pair, options: &SocketOptions, recverr: bool) -> io::Result<Socket
         if let Some(retries) = options.keepalive_retries {
             keepalive = keepalive.with_retries(retries);
         }
-        socket.set_tcp_keepalive(&keepalive)?;
+        socket
+            .set_tcp_keepalive(&keepalive)
+            .map_err(step("set TCP keepalive"))?;
     }
     if let Some(bytes) = options.send_buffer_size {
-        socket.set_send_buffer_size(bytes)?;
+        socket
+            .set_send_buffer_size(bytes)
+            .map_err(step("set SO_SNDBUF"))?;
     }
     if let Some(bytes) = options.recv_buffer_size {
-        socket.set_recv_buffer_size(bytes)?;
+        socket
+            .set_recv_buffer_size(bytes)
+            .map_err(step("set SO_RCVBUF"))?;
     }
     sys::apply(&socket, options, recverr)?;
     if let Some(local) = pair.local {
-        socket.bind(&local.into())?;
+        socket
+            .bind(&local.into())
+            .map_err(|error| SetupError::wrap(format!("bind to {local}"), error))?;
     }
     Ok(socket)
+}
+
+/// Labels a setup step's error with the step (see [`SetupError`]).
+pub(crate) fn step(what: &'static str) -> impl FnOnce(io::Error) -> io::Error {
+    move |error| SetupError::wrap(what.to_owned(), error)
+}
+
+/// A socket setup step that failed: which step, and the system's error (kept as the source and
+/// as the `io::Error`'s kind, so the outcome and the caller's matching still see it).
+#[derive(Debug)]
+pub(crate) struct SetupError {
+    step: String,
+    error: io::Error,
+}
+
+impl SetupError {
+    fn wrap(step: String, error: io::Error) -> io::Error {
+        io::Error::new(error.kind(), SetupError { step, error })
+    }
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.step, self.error)
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -181,16 +232,20 @@ mod sys {
     /// The Linux-only options, `IPV6_RECVERR` when `recverr`.
     pub(super) fn apply(socket: &Socket, options: &SocketOptions, recverr: bool) -> io::Result<()> {
         if let Some(name) = &options.interface {
-            socket.bind_device(Some(name.as_bytes()))?;
+            socket
+                .bind_device(Some(name.as_bytes()))
+                .map_err(|error| SetupError::wrap(format!("bind to device {name:?}"), error))?;
         }
         if let Some(mark) = options.mark {
-            socket.set_mark(mark)?;
+            socket.set_mark(mark).map_err(step("set SO_MARK"))?;
         }
         if let Some(timeout) = options.tcp_user_timeout {
-            socket.set_tcp_user_timeout(Some(timeout))?;
+            socket
+                .set_tcp_user_timeout(Some(timeout))
+                .map_err(step("set TCP_USER_TIMEOUT"))?;
         }
         if recverr {
-            set_recverr(socket.as_raw_fd(), true)?;
+            set_recverr(socket.as_raw_fd(), true).map_err(step("set IPV6_RECVERR"))?;
         }
         Ok(())
     }
@@ -259,4 +314,30 @@ mod sys {
 
     /// Nothing was set that must be undone.
     pub(super) fn clear_recverr(_: &TcpStream) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each setup step says what failed, and keeps the system's error as its kind and source.
+    /// (Binding an address this host does not have sends nothing.)
+    #[test]
+    fn a_failed_bind_names_the_step_and_the_address() {
+        let pair = Pair {
+            local: Some("192.0.2.10:0".parse().expect("test address")),
+            remote: "127.0.0.1:9".parse().expect("test address"),
+        };
+        let error = open(pair, &SocketOptions::default(), false).expect_err("not our address");
+        assert_eq!(error.kind(), io::ErrorKind::AddrNotAvailable);
+        let message = error.to_string();
+        assert!(message.starts_with("bind to 192.0.2.10:0: "), "{message:?}");
+        let source = std::error::Error::source(error.get_ref().expect("a labelled error"))
+            .expect("the system's error")
+            .to_string();
+        assert!(
+            message.ends_with(&source),
+            "{message:?} ends with {source:?}"
+        );
+    }
 }

@@ -22,6 +22,9 @@ pub enum ErrorKind {
     AllFailed,
     /// The connect's deadline passed first; attempts in flight were cancelled.
     TimedOut,
+    /// The connect future was polled again after it had answered: it opens nothing more, and
+    /// answers every further poll with this.
+    PolledAfterCompletion,
 }
 
 /// A connect that did not produce a stream: its kind, and the report of every attempt.
@@ -87,6 +90,7 @@ impl ConnectError {
         match self.inner.kind {
             ErrorKind::InvalidTarget => io::ErrorKind::InvalidInput,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ErrorKind::PolledAfterCompletion => io::ErrorKind::Other,
             ErrorKind::Denied => io::ErrorKind::PermissionDenied,
             ErrorKind::NoAddresses => self
                 .report()
@@ -115,6 +119,9 @@ impl fmt::Display for ConnectError {
                 };
             }
             ErrorKind::NoAddresses => f.write_str("no address to connect to")?,
+            ErrorKind::PolledAfterCompletion => {
+                f.write_str("the connect was polled again after it had answered")?
+            }
             ErrorKind::Denied => f.write_str("every address was denied by the address filter")?,
             ErrorKind::AllFailed => write!(f, "could not connect: all {tried} attempt(s) failed")?,
             ErrorKind::TimedOut => write!(

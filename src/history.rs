@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::MIN_ATTEMPT_DELAY;
-use crate::dial::Pair;
+use crate::plan::Pair;
 use crate::target::{Host, Target};
 
 /// RFC 8305 §5 recommends no attempt delay under 100 ms, even when history says the path is fast.
@@ -56,15 +55,15 @@ impl History {
         }
     }
 
-    /// The key of a target list: a keyed SipHash of it, so that nobody can choose names whose
-    /// keys collide. Computed once per connect.
+    /// The key of a target list: the sum of a keyed SipHash of each target, so that nobody can
+    /// choose names whose keys collide, and the same targets in another order (or the same
+    /// addresses listed by different callers) share what was learned. Computed once per connect.
     pub(crate) fn key(&self, targets: &[Target]) -> Key {
-        // Each target in a few whole-number writes, rather than the derived `Hash`'s many small
-        // ones: this runs on every connect. Every field is in it, and names end with a byte no
-        // name has, so that different lists give different input.
-        let mut hasher = self.hasher.build_hasher();
-        hasher.write_usize(targets.len());
-        for target in targets {
+        let sum = targets.iter().fold(0u64, |sum, target| {
+            // Each target in a few whole-number writes, rather than the derived `Hash`'s many
+            // small ones: this runs on every connect. Every field is in it, and names end with a
+            // byte no name has, so that different targets give different input.
+            let mut hasher = self.hasher.build_hasher();
             match target.host() {
                 Host::Ip(IpAddr::V4(ip)) => hasher.write_u64(u64::from(ip.to_bits()) << 8 | 4),
                 Host::Ip(IpAddr::V6(ip)) => {
@@ -77,8 +76,9 @@ impl History {
                 }
             }
             hasher.write_u64(u64::from(target.port()) << 32 | u64::from(target.scope_id()));
-        }
-        Key(hasher.finish())
+            sum.wrapping_add(hasher.finish())
+        });
+        Key(sum ^ targets.len() as u64)
     }
 
     /// The lesson for these targets, unless it expired (then it is forgotten).
@@ -164,10 +164,11 @@ impl Hasher for KeyHasher {
 impl Lesson {
     /// The attempt delay for a race that starts with this lesson's winner: twice its last connect
     /// time, so a winner that has become slow or dead is given up on sooner, but never under
-    /// 100 ms (RFC 8305 §5's recommended minimum; 10 ms if the configured delay is lower) nor
+    /// 100 ms (RFC 8305 §5's recommended minimum; the configured delay if that is lower) nor
     /// over the configured delay.
     pub(crate) fn attempt_delay(&self, configured: Duration) -> Duration {
-        let floor = MIN_LEARNED_DELAY.min(configured).max(MIN_ATTEMPT_DELAY);
+        // The configured delay is at least RFC 8305's 10 ms minimum (`build()` checks it).
+        let floor = MIN_LEARNED_DELAY.min(configured);
         self.connect_time
             .saturating_mul(2)
             .clamp(floor, configured.max(floor))
@@ -269,5 +270,35 @@ mod tests {
         assert_eq!(lesson(900 * MS).attempt_delay(configured), 250 * MS);
         assert_eq!(lesson(MS).attempt_delay(30 * MS), 30 * MS);
         assert_eq!(lesson(Duration::ZERO).attempt_delay(10 * MS), 10 * MS);
+    }
+
+    /// The key is the target list's, whatever its order; different lists get different keys.
+    #[test]
+    fn the_key_does_not_depend_on_target_order() {
+        let history = History::new(8, 600 * MS);
+        let forward = history.key(&targets(&[
+            "db1.example:5432",
+            "[2001:db8::1]:5432",
+            "192.0.2.1:5432",
+        ]));
+        let backward = history.key(&targets(&[
+            "192.0.2.1:5432",
+            "[2001:db8::1]:5432",
+            "db1.example:5432",
+        ]));
+        assert_eq!(forward, backward);
+        let others = [
+            vec!["db1.example:5432", "[2001:db8::1]:5432"],
+            vec!["db1.example:5433", "[2001:db8::1]:5432", "192.0.2.1:5432"],
+            vec![
+                "db1.example:5432",
+                "[2001:db8::1]:5432",
+                "192.0.2.1:5432",
+                "192.0.2.1:5432",
+            ],
+        ];
+        for other in others {
+            assert_ne!(history.key(&targets(&other)), forward, "{other:?}");
+        }
     }
 }

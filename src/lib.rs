@@ -19,7 +19,7 @@
 //!     .timeout(Duration::from_secs(5))
 //!     .build()?;
 //! let connection = connector.connect(["db1.example:5432", "[2001:db8::7]:5432"]).await?;
-//! println!("{} from {}", connection.peer_addr(), connection.local_addr());
+//! println!("{} from {}", connection.peer_addr(), connection.local_addr()?);
 //! print!("{}", connection.report().timeline());
 //! # drop(stream);
 //! # Ok(())
@@ -82,6 +82,7 @@
 //! (`IPV6_RECVERR`) acts on Linux only. Time comes from `tokio::time`, so tests can pause it.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod builder;
 mod config;
 mod connector;
 mod dial;
@@ -92,6 +93,7 @@ mod hickory;
 mod history;
 mod local;
 mod plan;
+mod prefix;
 mod race;
 mod rank;
 mod report;
@@ -107,7 +109,8 @@ mod target;
 #[path = "bench_support.rs"]
 pub mod __bench;
 
-pub use config::{Builder, ConfigError};
+pub use builder::Builder;
+pub use config::ConfigError;
 pub use connector::{connect, Connecting, Connection, Connector};
 pub use error::{ConnectError, ErrorKind};
 pub use filter::{AddressFilter, Denied, InvalidPrefix, IpPrefix};
@@ -115,7 +118,9 @@ pub use filter::{AddressFilter, Denied, InvalidPrefix, IpPrefix};
 pub use hickory::HickoryResolver;
 pub use race::{Planned, PlannedAttempt};
 pub use rank::{InvalidPolicy, Policy, PolicyTable};
-pub use report::{Attempt, Outcome, Report, ResolveFailure, SkipReason, Skipped, Timeline};
+pub use report::{
+    Attempt, Outcome, Report, ResolveFailure, SkipReason, Skipped, Timeline, Unanswered,
+};
 #[cfg(feature = "reqwest")]
 pub use reqwest_bridge::ReqwestResolver;
 pub use resolve::{Family, Resolve, Resolving, SystemResolver};

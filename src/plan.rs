@@ -5,12 +5,18 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use crate::dial::Pair;
 use crate::filter::AddressFilter;
 use crate::local::{self, Route, RouteProbe};
 use crate::rank::{self, Destination, PolicyTable};
 use crate::report::{SkipReason, Skipped};
 use crate::resolve::Family;
+
+/// One attempt's target: where from (if bound) and where to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Pair {
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) remote: SocketAddr,
+}
 
 /// One (local, remote) pair the connect may try, with what ranking needs to know about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,9 +268,33 @@ impl Plan {
             || !self.queues[slot(family)].is_empty()
     }
 
-    /// Nothing more will be taken: empty, or the attempt cap is reached.
-    pub(crate) fn is_done(&self) -> bool {
-        self.untried() == 0 || self.taken >= self.max_attempts
+    /// Forgets the favourite: it was not the first attempt, so it gets no place of honour later.
+    pub(crate) fn unfavour(&mut self) {
+        self.favourite = None;
+    }
+
+    /// Whether this pair was ever added (tried or not).
+    pub(crate) fn contains(&self, pair: Pair) -> bool {
+        self.lone.as_ref().is_some_and(|lone| lone.pair == pair)
+            || self.lone_taken.is_some_and(|(taken, _)| taken == pair)
+            || self.seen.get(&pair).is_some()
+    }
+
+    /// The attempt cap is reached: nothing more will be taken, whatever is added.
+    pub(crate) fn is_capped(&self) -> bool {
+        self.taken >= self.max_attempts
+    }
+
+    /// The remote addresses not taken (sorted ones first, each family best first); no route
+    /// lookups.
+    pub(crate) fn untried_remotes(&self) -> Vec<SocketAddr> {
+        let queued = self.queues.iter().flat_map(|queue| queue.iter().rev());
+        self.lone
+            .iter()
+            .chain(queued)
+            .chain(&self.incoming)
+            .map(|candidate| candidate.pair.remote)
+            .collect()
     }
 
     /// How many candidates are waiting.
@@ -567,7 +597,7 @@ pub(crate) mod tests {
         assert!(capped.next().is_some() && capped.next().is_some());
         assert!(capped.next().is_none());
         assert_eq!(capped.untried(), 3);
-        assert!(capped.is_done());
+        assert!(capped.is_capped());
     }
 
     #[test]

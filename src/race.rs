@@ -1,7 +1,13 @@
 //! The race: resolution as answers arrive, staggered attempts, one deadline, losers closed.
 //!
-//! Generic over the dial and free of sockets, so that its tests drive it with scripted dials on
-//! Tokio's paused clock.
+//! Generic over the dial and the handshake and free of sockets, so that its tests drive it with
+//! scripted dials and handshakes on Tokio's paused clock.
+//!
+//! Each poll takes in what happened (answers, attempts that connected, finished their handshake
+//! or failed), then applies the rules in order, each a small method named after the rule:
+//! the deadline first (nothing starts at or after it), then when racing may begin (RFC 8305 §3),
+//! then whether the next attempt may start (RFC 8305 §5), then whether anything is left to wait
+//! for. One `Sleep` waits for the earliest of the race's timers.
 
 use std::future::Future;
 use std::io;
@@ -15,108 +21,231 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::{Instant, Sleep};
 
 use crate::config::Config;
-use crate::dial::{Dial, Pair};
+use crate::dial::Dial;
 use crate::error::{ConnectError, ErrorKind};
-use crate::history::{self, History};
-use crate::plan::{Candidate, Pairing, Plan, Ranking};
-use crate::report::{Attempt, Millis, Outcome, Report, ResolveFailure, SkipReason, Skipped};
+use crate::history::{self, History, Lesson};
+use crate::plan::{Candidate, Pair, Pairing, Plan};
+use crate::report::{
+    Attempt, Millis, Outcome, Report, ResolveFailure, SkipReason, Skipped, Unanswered,
+};
 use crate::resolve::Family;
 use crate::target::{Host, Target};
 
 /// What a won race hands back.
 #[derive(Debug)]
-pub(crate) struct Won<S> {
-    pub(crate) stream: S,
+pub(crate) struct Won<T> {
+    pub(crate) stream: T,
     pub(crate) pair: Pair,
     pub(crate) report: Report,
+}
+
+/// Runs on each attempt's connected stream (TLS, or any protocol's greeting): an attempt wins
+/// only when its handshake finishes, so a path that carries a SYN but not a certificate (a
+/// path-MTU blackhole) loses to one that carries both (draft-ietf-happy-happyeyeballs-v3).
+pub(crate) trait Handshake<S> {
+    /// What a finished handshake yields.
+    type Output: Send + 'static;
+    /// The handshake in flight; dropping it must close the stream. `Unpin`, like a dial.
+    type Future: Future<Output = io::Result<Self::Output>> + Send + Unpin + 'static;
+
+    /// Starts the handshake on a stream that has just connected for `pair`.
+    fn handshake(&self, stream: S, pair: Pair) -> Self::Future;
+}
+
+/// No handshake: the connected stream wins as it is, in the poll that saw it connect.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct NoHandshake;
+
+impl<S: Send + 'static> Handshake<S> for NoHandshake {
+    type Output = S;
+    type Future = std::future::Ready<io::Result<S>>;
+
+    fn handshake(&self, stream: S, _: Pair) -> Self::Future {
+        std::future::ready(Ok(stream))
+    }
 }
 
 /// One family's answer for one name: (target index, family, answer).
 type Answer = (usize, Family, io::Result<Vec<IpAddr>>);
 type Lookup = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
-/// One attempt in flight, with its own timeout if one is set.
-struct InFlight<F> {
-    /// Its index in the report.
-    index: usize,
-    dial: F,
-    timer: Option<Pin<Box<Sleep>>>,
-    limit: Duration,
+/// The race's timers. One `Sleep` serves them all: it waits for the earliest armed one (or an
+/// attempt's own timeout, if sooner).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// The connect's deadline ([`Builder::timeout`](crate::Builder::timeout)).
+    Deadline,
+    /// RFC 8305 §3: the most to wait for an awaited family's answer once other addresses are in.
+    Resolution,
+    /// RFC 8305 §5: when the next attempt may start while the last one is still in flight.
+    NextAttempt,
 }
 
-impl<F, S> InFlight<F>
-where
-    F: Future<Output = io::Result<S>> + Unpin,
-{
-    /// Polls the dial before the timer, so a connect that completes in the same instant as the
-    /// timeout still counts.
-    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<S>> {
-        if let Poll::Ready(result) = Pin::new(&mut self.dial).poll(cx) {
-            return Poll::Ready(result);
-        }
-        if let Some(timer) = &mut self.timer {
-            if timer.as_mut().poll(cx).is_ready() {
-                let message = format!("attempt timed out after {}", Millis(self.limit));
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, message)));
+/// When each [`Timer`] fires (`None`: not armed), and the one sleep.
+#[derive(Default)]
+struct Timers {
+    at: [Option<Instant>; 3],
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The instant `sleep` is set for.
+    sleeping_until: Option<Instant>,
+}
+
+impl Timers {
+    fn set(&mut self, timer: Timer, at: Instant) {
+        self.at[timer as usize] = Some(at);
+    }
+
+    fn clear(&mut self, timer: Timer) {
+        self.at[timer as usize] = None;
+    }
+
+    fn is_set(&self, timer: Timer) -> bool {
+        self.at[timer as usize].is_some()
+    }
+
+    fn is_due(&self, timer: Timer, now: Instant) -> bool {
+        self.at[timer as usize].is_some_and(|at| at <= now)
+    }
+
+    /// Sleeps until the earliest armed timer or `also`, whichever is sooner. `Ready(at)` when
+    /// that instant has come; `Pending` also when nothing is armed (then there is no sleep).
+    fn poll(&mut self, cx: &mut Context<'_>, also: Option<Instant>) -> Poll<Instant> {
+        let Some(at) = self.at.iter().chain([&also]).flatten().min().copied() else {
+            return Poll::Pending;
+        };
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if self.sleeping_until != Some(at) {
+                    sleep.as_mut().reset(at);
+                }
+                sleep
             }
-        }
-        Poll::Pending
+            None => self.sleep.insert(Box::pin(tokio::time::sleep_until(at))),
+        };
+        self.sleeping_until = Some(at);
+        sleep.as_mut().poll(cx).map(|()| at)
     }
 }
 
-/// Where a name stands: how many of its two lookups are still out, and what came back.
+/// The lookups of one connect's names.
+#[derive(Default)]
+struct Lookups {
+    /// Made on the first name: IP literals alone cost no lookup set.
+    out: Option<FuturesUnordered<Lookup>>,
+    /// One per target (empty when no target is a name).
+    names: Vec<NameState>,
+    /// How many lookups of each family are still out (indexed by [`slot`]).
+    pending: [usize; 2],
+}
+
+/// Where a name stands: which of its two lookups are still out, and what came back.
 #[derive(Debug, Default)]
 struct NameState {
-    pending: u8,
+    waiting: [bool; 2],
     found: usize,
     first_error: Option<io::Error>,
 }
 
-/// The race for one connect. Starts its clock and its lookups on the first poll.
-pub(crate) struct Race<D: Dial> {
-    dial: D,
-    config: Arc<Config>,
-    targets: Vec<Target>,
-    /// Set once the race has answered: polled again, it opens nothing more.
-    finished: bool,
-    /// When the race began (its first poll); `None` before.
-    start: Option<Instant>,
-    deadline: Option<Pin<Box<Sleep>>>,
-    /// Made on the first name to resolve: IP literals alone cost no lookup set.
-    lookups: Option<FuturesUnordered<Lookup>>,
-    names: Vec<NameState>,
-    v6_lookups_pending: usize,
-    /// Armed when an IPv4 answer is in and an IPv6 one is still awaited (RFC 8305 §3).
-    resolution_timer: Option<Pin<Box<Sleep>>>,
-    racing: bool,
-    plan: Plan,
-    /// Made when the race begins: the local addresses are read then.
-    pairing: Option<Pairing>,
+impl Lookups {
+    /// Whether any lookup is still out.
+    fn any_out(&self) -> bool {
+        self.pending != [0, 0]
+    }
+
+    fn pending(&self, family: Family) -> usize {
+        self.pending[slot(family)]
+    }
+}
+
+/// Where a family's counts are kept.
+fn slot(family: Family) -> usize {
+    match family {
+        Family::V6 => 0,
+        Family::V4 => 1,
+    }
+}
+
+/// What an earlier race to the same targets taught, and whether it is used (RFC 8305 §5).
+#[derive(Default)]
+struct Memory {
     history: Option<Arc<History>>,
     /// This target list's key in the history, computed when the race begins.
-    history_key: Option<history::Key>,
-    /// The configured delay, or the one history suggests for its favourite.
-    attempt_delay: Duration,
-    favoured: Option<SocketAddr>,
-    /// The attempts in flight, oldest first. A plain `Vec`, polled whole on every wake: there
-    /// are few (the attempt delay staggers them), and a lone attempt needs no task set around it.
-    in_flight: Vec<InFlight<D::Future>>,
-    /// When the next attempt may start; made on the first launch that can have a successor, so
-    /// a lone address costs no timer.
-    next_timer: Option<Pin<Box<Sleep>>>,
-    next_timer_armed: bool,
-    start_next: bool,
+    key: Option<history::Key>,
+    /// The last winner, until the first attempt shows whether it is in this connect's plan.
+    lesson: Option<Lesson>,
+}
+
+/// Everything the report will tell: attempts, resolver failures, skipped and cut addresses.
+#[derive(Default)]
+struct Ledger {
     attempts: Vec<Attempt>,
     resolve_failures: Vec<ResolveFailure>,
     skipped: Vec<Skipped>,
-    not_tried: usize,
+    /// Addresses beyond [`Builder::max_addresses_per_name`](crate::Builder::max_addresses_per_name).
+    cut: Vec<SocketAddr>,
+    /// The last winner, when it went first.
+    favoured: Option<SocketAddr>,
 }
 
-impl<D: Dial> std::fmt::Debug for Race<D> {
+/// One attempt in flight: dialing, then handshaking.
+struct InFlight<F, H> {
+    /// Its index in the report.
+    index: usize,
+    phase: Phase<F, H>,
+    /// When its own timeout ends it, if one is set.
+    expires: Option<Instant>,
+}
+
+enum Phase<F, H> {
+    Dialing(F),
+    Handshaking(H),
+}
+
+/// Where the race is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Not polled yet: nothing started.
+    New,
+    /// Lookups out; no attempt may start yet (RFC 8305 §3).
+    Resolving,
+    /// Attempts may start.
+    Racing,
+    /// It answered; polled again it opens nothing.
+    Finished,
+}
+
+/// The race for one connect. Starts its clock and its lookups on the first poll.
+pub(crate) struct Race<D: Dial, H: Handshake<D::Stream> = NoHandshake> {
+    dial: D,
+    handshake: H,
+    config: Arc<Config>,
+    targets: Vec<Target>,
+    stage: Stage,
+    /// When the race began (its first poll).
+    start: Option<Instant>,
+    timers: Timers,
+    lookups: Lookups,
+    plan: Plan,
+    /// Made when the race begins: the local addresses are read then.
+    pairing: Option<Pairing>,
+    memory: Memory,
+    /// The configured delay, or the one history suggests when its favourite goes first.
+    attempt_delay: Duration,
+    /// The attempts in flight, oldest first. A plain `Vec`, polled whole on every wake: there
+    /// are few (the attempt delay staggers them), and a lone attempt needs no task set around it.
+    in_flight: Vec<InFlight<D::Future, H::Future>>,
+    /// The next attempt may start now: the race has just begun, an attempt ended, or the
+    /// attempt delay passed since the last start.
+    may_start: bool,
+    ledger: Ledger,
+}
+
+impl<D: Dial, H: Handshake<D::Stream>> std::fmt::Debug for Race<D, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Race")
             .field("targets", &self.targets)
-            .field("attempts", &self.attempts)
+            .field("stage", &self.stage)
+            .field("attempts", &self.ledger.attempts)
             .field("in_flight", &self.in_flight.len())
             .field("plan", &self.plan)
             .finish_non_exhaustive()
@@ -130,60 +259,45 @@ impl<D: Dial> Race<D> {
         targets: Vec<Target>,
         history: Option<Arc<History>>,
     ) -> Self {
-        let probe = match config.ranking {
-            Ranking::Rfc6724(_) => Some(config.route_probe),
-            Ranking::InputOrder => None,
-        };
+        Race::with_handshake(dial, NoHandshake, config, targets, history)
+    }
+}
+
+impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
+    pub(crate) fn with_handshake(
+        dial: D,
+        handshake: H,
+        config: Arc<Config>,
+        targets: Vec<Target>,
+        history: Option<Arc<History>>,
+    ) -> Self {
+        let ranking = config.ranking();
+        let probe = config.sort_addresses.then_some(config.route_probe);
         let plan = Plan::new(
             config.first_family_count,
             config.max_attempts,
-            config.ranking.clone(),
+            ranking,
             probe,
         );
         Race {
             dial,
+            handshake,
             targets,
-            finished: false,
+            stage: Stage::New,
             start: None,
-            deadline: None,
-            lookups: None,
-            names: Vec::new(),
-            v6_lookups_pending: 0,
-            resolution_timer: None,
-            racing: false,
+            timers: Timers::default(),
+            lookups: Lookups::default(),
             plan,
             pairing: None,
-            history,
-            history_key: None,
+            memory: Memory {
+                history,
+                ..Memory::default()
+            },
             attempt_delay: config.attempt_delay,
-            favoured: None,
             in_flight: Vec::new(),
-            next_timer: None,
-            next_timer_armed: false,
-            start_next: false,
-            attempts: Vec::new(),
-            resolve_failures: Vec::new(),
-            skipped: Vec::new(),
-            not_tried: 0,
+            may_start: false,
+            ledger: Ledger::default(),
             config,
-        }
-    }
-
-    /// Whether a lookup is still out.
-    fn lookups_pending(&self) -> bool {
-        self.lookups
-            .as_ref()
-            .is_some_and(|lookups| !lookups.is_empty())
-    }
-
-    /// Takes in every answer that has come.
-    fn poll_lookups(&mut self, cx: &mut Context<'_>) {
-        while let Some(Poll::Ready(Some(answer))) = self
-            .lookups
-            .as_mut()
-            .map(|lookups| lookups.poll_next_unpin(cx))
-        {
-            self.on_answer(answer);
         }
     }
 
@@ -195,11 +309,10 @@ impl<D: Dial> Race<D> {
     /// `show_sources` asks for route lookups even where the ranking needs none.
     fn begin(&mut self, show_sources: bool, now: Instant) {
         self.start = Some(now);
-        self.deadline = self
-            .config
-            .timeout
-            .and_then(|timeout| now.checked_add(timeout))
-            .map(|at| Box::pin(tokio::time::sleep_until(at)));
+        self.stage = Stage::Resolving;
+        if let Some(at) = self.config.timeout.and_then(|t| now.checked_add(t)) {
+            self.timers.set(Timer::Deadline, at);
+        }
         let locals = self.config.local_addrs.resolve().unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot list the local interfaces; the kernel picks sources");
             None
@@ -207,62 +320,59 @@ impl<D: Dial> Race<D> {
         if show_sources {
             self.plan.probe_always(self.config.route_probe);
         }
-        let table = match &self.config.ranking {
-            Ranking::Rfc6724(table) => table.clone(),
-            // Ranking is off, yet listed local addresses still need a table to choose by.
-            Ranking::InputOrder => crate::rank::PolicyTable::shared_default(),
-        };
         self.pairing = Some(Pairing {
             locals,
             filter: self.config.filter.clone(),
             probe: self.config.route_probe,
-            table,
+            // Also with ranking off: listed local addresses are chosen by it.
+            table: self.config.policy_table.clone(),
         });
-        // Only names have a state; a list of IP literals allocates none.
-        if self
-            .targets
-            .iter()
-            .any(|t| matches!(t.host(), Host::Name(_)))
-        {
-            self.names = (0..self.targets.len())
-                .map(|_| NameState::default())
-                .collect();
-        }
-        for (index, target) in self.targets.iter().enumerate() {
-            match target.host() {
-                Host::Ip(_) => {}
-                Host::Name(name) => {
-                    self.names[index].pending = 2;
-                    let lookups = self.lookups.get_or_insert_with(FuturesUnordered::new);
-                    for family in [Family::V6, Family::V4] {
-                        let lookup = self.config.resolver.resolve(name, family);
-                        lookups.push(Box::pin(async move { (index, family, lookup.await) }));
-                    }
-                    self.v6_lookups_pending += 1;
-                }
-            }
-        }
+        self.ask_resolver();
         for index in 0..self.targets.len() {
             if let Host::Ip(ip) = *self.targets[index].host() {
                 self.consider(index, 0, None, ip);
             }
         }
+        self.recall();
+    }
+
+    /// Asks for each name's IPv6 and IPv4 addresses at once (RFC 8305 §3).
+    fn ask_resolver(&mut self) {
+        let is_name = |target: &Target| matches!(target.host(), Host::Name(_));
+        if !self.targets.iter().any(is_name) {
+            // A list of IP literals allocates no lookup state.
+            return;
+        }
+        self.lookups.names = self.targets.iter().map(|_| NameState::default()).collect();
+        for (index, target) in self.targets.iter().enumerate() {
+            let Host::Name(name) = target.host() else {
+                continue;
+            };
+            let out = self.lookups.out.get_or_insert_with(FuturesUnordered::new);
+            for family in [Family::V6, Family::V4] {
+                let lookup = self.config.resolver.resolve(name, family);
+                out.push(Box::pin(async move { (index, family, lookup.await) }));
+                self.lookups.pending[slot(family)] += 1;
+                self.lookups.names[index].waiting[slot(family)] = true;
+            }
+        }
+    }
+
+    /// Looks up what the last race to these targets taught (RFC 8305 §5). Whether it is used is
+    /// decided at the first attempt: only if its winner is in this connect's plan by then.
+    fn recall(&mut self) {
         // With one pair to try and no name to bring more, history has nothing to choose between:
         // it is neither asked nor taught.
-        let lone = self.lookups.is_none() && self.plan.untried() <= 1;
-        self.history_key = match &self.history {
-            Some(history) if !lone => Some(history.key(&self.targets)),
-            _ => None,
+        let lone = self.lookups.out.is_none() && self.plan.untried() <= 1;
+        let Some(history) = self.memory.history.as_ref().filter(|_| !lone) else {
+            return;
         };
-        let lesson = match (&self.history, self.history_key) {
-            (Some(history), Some(key)) => history.recall(key, now),
-            _ => None,
-        };
-        if let Some(lesson) = lesson {
-            tracing::debug!(winner = %lesson.winner.remote, "last race's winner goes first");
+        let key = history.key(&self.targets);
+        self.memory.key = Some(key);
+        let now = self.start.unwrap_or_else(Instant::now);
+        self.memory.lesson = history.recall(key, now);
+        if let Some(lesson) = &self.memory.lesson {
             self.plan.favour(lesson.winner);
-            self.favoured = Some(lesson.winner.remote);
-            self.attempt_delay = lesson.attempt_delay(self.config.attempt_delay);
         }
     }
 
@@ -281,31 +391,44 @@ impl<D: Dial> Race<D> {
             Ok(candidates) => self.plan.add(candidates),
             Err(skipped) => {
                 tracing::debug!(%skipped, "not attempted");
-                self.skipped.push(skipped);
+                self.ledger.skipped.push(skipped);
             }
         }
     }
 
-    fn on_answer(&mut self, (index, family, answer): Answer) {
-        if family == Family::V6 {
-            self.v6_lookups_pending -= 1;
+    /// Takes in every answer that has come.
+    fn take_answers(&mut self, cx: &mut Context<'_>) {
+        while let Some(Poll::Ready(Some(answer))) =
+            self.lookups.out.as_mut().map(|out| out.poll_next_unpin(cx))
+        {
+            self.on_answer(answer);
         }
+    }
+
+    fn on_answer(&mut self, (index, family, answer): Answer) {
+        self.lookups.pending[slot(family)] -= 1;
         let Host::Name(name) = self.targets[index].host().clone() else {
             return;
         };
-        self.names[index].pending -= 1;
+        self.lookups.names[index].waiting[slot(family)] = false;
         match answer {
             Ok(mut addrs) => {
                 addrs.retain(|ip| Family::of(*ip) == family);
                 let cap = self.config.max_addresses_per_name;
                 if addrs.len() > cap {
-                    self.not_tried += addrs.len() - cap;
-                    addrs.truncate(cap);
+                    let port = self.targets[index].port();
+                    let cut = addrs.drain(cap..).map(|ip| SocketAddr::new(ip, port));
+                    self.ledger.cut.extend(cut);
                 }
-                tracing::debug!(host = %name, %family, addresses = ?addrs, "resolved");
-                self.names[index].found += addrs.len();
+                if addrs.is_empty() {
+                    tracing::trace!(host = %name, %family, "no addresses of this family");
+                } else {
+                    tracing::debug!(host = %name, %family, addresses = ?addrs, "resolved");
+                }
+                self.lookups.names[index].found += addrs.len();
                 // IPv4 positions come after every IPv6 one, whichever answer came first, so the
-                // caller's order (rule 10) does not depend on timing.
+                // caller's order (rule 10) does not depend on timing. (`cap` is bounded by
+                // `build()`, so this cannot overflow.)
                 let offset = if family == Family::V6 { 0 } else { cap };
                 for (i, ip) in addrs.into_iter().enumerate() {
                     self.consider(index, offset + i, Some(name.clone()), ip);
@@ -313,100 +436,253 @@ impl<D: Dial> Race<D> {
             }
             Err(error) => {
                 tracing::debug!(host = %name, %family, %error, "lookup failed");
-                self.names[index].first_error.get_or_insert(error);
+                self.lookups.names[index].first_error.get_or_insert(error);
             }
         }
-        let state = &mut self.names[index];
-        if state.pending == 0 && state.found == 0 {
+        let state = &mut self.lookups.names[index];
+        if state.waiting == [false, false] && state.found == 0 {
             let error = state.first_error.take().unwrap_or_else(|| {
                 io::Error::new(io::ErrorKind::NotFound, "no IPv4 or IPv6 address")
             });
-            self.resolve_failures.push(ResolveFailure {
+            self.ledger.resolve_failures.push(ResolveFailure {
                 host: name,
                 error: Arc::new(error),
             });
         }
     }
 
-    /// RFC 8305 §3: start as soon as an IPv6 address is known; with only IPv4 known, wait up to
-    /// the resolution delay for the IPv6 answers still out.
-    fn ready_to_race(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        if self.plan.untried() == 0 {
+    /// Polls every attempt in flight, oldest first, so that of two that finish in the same
+    /// instant the older wins. A finished handshake wins; a failure frees a slot (RFC 8305 §5).
+    fn poll_attempts(&mut self, cx: &mut Context<'_>, now: Instant) -> Option<Won<H::Output>> {
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            let Poll::Ready(result) = self.poll_attempt(i, cx, now) else {
+                i += 1;
+                continue;
+            };
+            let index = self.in_flight.remove(i).index;
+            match result {
+                Ok(output) => return Some(self.win(index, output, now)),
+                Err(error) => {
+                    let connected = self.ledger.attempts[index].connected.is_some();
+                    let outcome = if connected {
+                        Outcome::HandshakeFailed
+                    } else {
+                        Outcome::of_error(&error)
+                    };
+                    self.end(index, outcome, Some(error), now);
+                    self.may_start = true;
+                }
+            }
+        }
+        None
+    }
+
+    /// Drives one attempt: its dial, then (in the same poll, once connected) its handshake.
+    fn poll_attempt(
+        &mut self,
+        i: usize,
+        cx: &mut Context<'_>,
+        now: Instant,
+    ) -> Poll<io::Result<H::Output>> {
+        let connected_at = self.offset(now);
+        let attempt = &mut self.in_flight[i];
+        loop {
+            match &mut attempt.phase {
+                Phase::Dialing(dial) => {
+                    let stream = match Pin::new(dial).poll(cx) {
+                        Poll::Ready(Ok(stream)) => stream,
+                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let record = &mut self.ledger.attempts[attempt.index];
+                    record.connected = Some(connected_at);
+                    let pair = Pair {
+                        local: record.local,
+                        remote: record.remote,
+                    };
+                    attempt.phase = Phase::Handshaking(self.handshake.handshake(stream, pair));
+                }
+                Phase::Handshaking(handshake) => return Pin::new(handshake).poll(cx),
+            }
+        }
+    }
+
+    /// Ends the attempts whose own timeout has come; each frees a slot.
+    fn end_overdue_attempts(&mut self, now: Instant) {
+        let Some(limit) = self.config.attempt_timeout else {
+            return;
+        };
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            if self.in_flight[i].expires.is_some_and(|at| at <= now) {
+                let attempt = self.in_flight.remove(i);
+                let message = format!("attempt timed out after {}", Millis(limit));
+                let error = io::Error::new(io::ErrorKind::TimedOut, message);
+                self.end(attempt.index, Outcome::TimedOut, Some(error), now);
+                self.may_start = true;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The deadline: when it has come, every attempt in flight is cancelled and nothing new
+    /// starts, not even in this same poll.
+    fn deadline_passed(&mut self, now: Instant) -> bool {
+        self.timers.is_due(Timer::Deadline, now)
+    }
+
+    /// RFC 8305 §3:
+    /// > Once the client has received either the AAAA or the A response, it SHOULD start
+    /// > connecting […] If the first response is an A response, the client SHOULD wait a short
+    /// > time for the AAAA response (the "Resolution Delay").
+    ///
+    /// And RFC 8305 §5: what won last time goes first. When the last winner is an address of a
+    /// family whose answer is still out, the race waits for it as it would for AAAA, at most the
+    /// resolution delay; once it is in the plan the race starts at once, with no delay.
+    fn start_racing(&mut self, now: Instant) {
+        if self.stage != Stage::Resolving || self.plan.untried() == 0 {
+            return;
+        }
+        if self.awaited_family().is_some() {
+            if !self.timers.is_set(Timer::Resolution) {
+                self.timers
+                    .set(Timer::Resolution, now + self.config.resolution_delay);
+            }
+            if !self.timers.is_due(Timer::Resolution, now) {
+                return;
+            }
+        }
+        self.timers.clear(Timer::Resolution);
+        self.stage = Stage::Racing;
+        self.may_start = true;
+    }
+
+    /// The family whose answer is worth waiting for before the first attempt: the last winner's,
+    /// while it is not in the plan and its family's lookups are out; else IPv6, while only IPv4
+    /// is known and AAAA lookups are out.
+    fn awaited_family(&self) -> Option<Family> {
+        if let Some(lesson) = &self.memory.lesson {
+            if self.plan.contains(lesson.winner) {
+                return None;
+            }
+            let family = Family::of(lesson.winner.remote.ip());
+            if self.lookups.pending(family) > 0 {
+                return Some(family);
+            }
+        }
+        let ipv6_may_come = !self.plan.has(Family::V6) && self.lookups.pending(Family::V6) > 0;
+        ipv6_may_come.then_some(Family::V6)
+    }
+
+    /// RFC 8305 §5:
+    /// > Starting a new connection attempt does not affect previous attempts […] One connection
+    /// > attempt SHOULD be started at a time; the next one after the Connection Attempt Delay,
+    /// > or as soon as an attempt fails.
+    ///
+    /// Returns whether an attempt was started (its setup may already have failed: poll again).
+    fn start_next_attempt(&mut self, now: Instant) -> bool {
+        if self.stage != Stage::Racing {
             return false;
         }
-        if self.plan.has(Family::V6) || self.v6_lookups_pending == 0 {
-            return true;
+        if self.timers.is_due(Timer::NextAttempt, now) {
+            self.timers.clear(Timer::NextAttempt);
+            self.may_start = true;
         }
-        let delay = self.config.resolution_delay;
-        let timer = self.resolution_timer.get_or_insert_with(|| {
-            let at = now + delay;
-            Box::pin(tokio::time::sleep_until(at))
-        });
-        timer.as_mut().poll(cx).is_ready()
+        if !self.may_start {
+            return false;
+        }
+        let Some(candidate) = self.plan.next() else {
+            return false;
+        };
+        self.may_start = false;
+        self.launch(candidate, now);
+        true
+    }
+
+    /// Whether another attempt can ever start: the cap is not reached, and something is left
+    /// in the plan or a lookup that could add to it is out.
+    fn more_may_start(&self) -> bool {
+        !self.plan.is_capped() && (self.plan.untried() > 0 || self.lookups.any_out())
+    }
+
+    /// Nothing is in flight and nothing more can start: the connect has failed.
+    fn nothing_left(&self) -> bool {
+        self.in_flight.is_empty() && !self.more_may_start()
     }
 
     fn launch(&mut self, candidate: Candidate, now: Instant) {
-        let index = self.attempts.len();
+        let index = self.ledger.attempts.len();
+        if index == 0 {
+            self.first_attempt(&candidate);
+        }
         let started = self.offset(now);
         let pair = candidate.pair;
-        tracing::debug!(attempt = index + 1, remote = %pair.remote, local = ?pair.local, "attempt started");
-        if self.attempts.capacity() == 0 {
+        tracing::debug!(attempt = index + 1, remote = %pair.remote, local = pair.local.map(tracing::field::display), "attempt started");
+        if self.ledger.attempts.capacity() == 0 {
             // Room for one to begin with: most connects make one attempt, and a race in flight
             // should hold no more than it needs (the second attempt grows both lists to four).
-            self.attempts.reserve_exact(1);
+            self.ledger.attempts.reserve_exact(1);
             self.in_flight.reserve_exact(1);
         }
-        self.attempts.push(Attempt {
+        self.ledger.attempts.push(Attempt {
             host: candidate.host,
             local: pair.local,
             remote: pair.remote,
             started,
+            connected: None,
             ended: started,
             outcome: Outcome::Cancelled,
             error: None,
         });
-        let limit = self.config.attempt_timeout.unwrap_or_default();
-        let timer = self
-            .config
-            .attempt_timeout
-            .map(|timeout| match now.checked_add(timeout) {
-                Some(at) => Box::pin(tokio::time::sleep_until(at)),
-                // Past what the clock can hold: Tokio's `sleep` caps it.
-                None => Box::pin(tokio::time::sleep(timeout)),
-            });
+        let expires = self.config.attempt_timeout.map(|timeout| {
+            now.checked_add(timeout)
+                .unwrap_or(now + crate::config::MAX_DELAY)
+        });
         self.in_flight.push(InFlight {
             index,
-            dial: self.dial.dial(pair),
-            timer,
-            limit,
+            phase: Phase::Dialing(self.dial.dial(pair)),
+            expires,
         });
-        // The timer for the next attempt, when there can be one: the last attempt (nothing left
-        // in the plan and no lookup out that could add to it) leaves it unarmed.
-        let more_may_come = !self.plan.is_done() || self.lookups_pending();
-        if more_may_come {
-            let next_at = now + self.attempt_delay;
-            match &mut self.next_timer {
-                Some(timer) => timer.as_mut().reset(next_at),
-                None => self.next_timer = Some(Box::pin(tokio::time::sleep_until(next_at))),
-            }
+        if self.more_may_start() {
+            self.timers
+                .set(Timer::NextAttempt, now + self.attempt_delay);
+        } else {
+            // The last attempt: no timer stays armed for a successor that cannot come.
+            self.timers.clear(Timer::NextAttempt);
         }
-        self.next_timer_armed = more_may_come;
+    }
+
+    /// History applies only when its winner is this connect's first attempt: then it is
+    /// reported as favoured and its learned attempt delay is used; otherwise neither.
+    fn first_attempt(&mut self, candidate: &Candidate) {
+        let Some(lesson) = self.memory.lesson.take() else {
+            return;
+        };
+        if lesson.winner == candidate.pair {
+            tracing::debug!(winner = %lesson.winner.remote, "last race's winner goes first");
+            self.ledger.favoured = Some(lesson.winner.remote);
+            self.attempt_delay = lesson.attempt_delay(self.config.attempt_delay);
+        } else {
+            self.plan.unfavour();
+        }
     }
 
     fn end(&mut self, index: usize, outcome: Outcome, error: Option<io::Error>, now: Instant) {
         let ended = self.offset(now);
-        if let Some(attempt) = self.attempts.get_mut(index) {
-            attempt.ended = ended;
-            attempt.outcome = outcome;
-            attempt.error = error.map(Arc::new);
-            tracing::debug!(
-                attempt = index + 1,
-                remote = %attempt.remote,
-                outcome = outcome.as_str(),
-                error = attempt.error.as_ref().map(tracing::field::display),
-                "attempt ended"
-            );
-        }
+        let attempt = &mut self.ledger.attempts[index];
+        attempt.ended = ended;
+        attempt.outcome = outcome;
+        attempt.error = error.map(Arc::new);
+        tracing::debug!(
+            attempt = index + 1,
+            remote = %attempt.remote,
+            local = attempt.local.map(tracing::field::display),
+            %outcome,
+            error = attempt.error.as_ref().map(tracing::field::display),
+            "attempt ended"
+        );
     }
 
     /// Ends every attempt still in flight the same way and closes their sockets.
@@ -423,25 +699,54 @@ impl<D: Dial> Race<D> {
     }
 
     fn report(&mut self, now: Instant) -> Report {
+        let mut not_tried = std::mem::take(&mut self.ledger.cut);
+        not_tried.extend(self.plan.untried_remotes());
+        let elapsed = self.offset(now);
+        let unanswered = self
+            .lookups
+            .names
+            .iter()
+            .zip(&self.targets)
+            .flat_map(|(state, target)| {
+                let Host::Name(name) = target.host() else {
+                    return Vec::new();
+                };
+                [Family::V6, Family::V4]
+                    .into_iter()
+                    .filter(|family| state.waiting[slot(*family)])
+                    .map(|family| Unanswered {
+                        host: name.clone(),
+                        family,
+                        waited: elapsed,
+                    })
+                    .collect()
+            })
+            .collect();
         Report {
-            attempts: std::mem::take(&mut self.attempts),
-            resolve_failures: std::mem::take(&mut self.resolve_failures),
-            skipped: std::mem::take(&mut self.skipped),
-            favoured: self.favoured,
-            elapsed: self.offset(now),
-            not_tried: self.not_tried + self.plan.untried(),
+            attempts: std::mem::take(&mut self.ledger.attempts),
+            resolve_failures: std::mem::take(&mut self.ledger.resolve_failures),
+            skipped: std::mem::take(&mut self.ledger.skipped),
+            favoured: self.ledger.favoured,
+            elapsed,
+            not_tried,
+            unanswered,
         }
     }
 
-    fn win(&mut self, index: usize, stream: D::Stream, now: Instant) -> Won<D::Stream> {
+    fn win(&mut self, index: usize, stream: H::Output, now: Instant) -> Won<H::Output> {
         self.end(index, Outcome::Connected, None, now);
-        let attempt = &self.attempts[index];
+        let attempt = &self.ledger.attempts[index];
         let dialed = Pair {
             local: attempt.local,
             remote: attempt.remote,
         };
-        if let (Some(history), Some(key)) = (&self.history, self.history_key) {
-            history.learn(key, dialed, attempt.duration(), now);
+        if let (Some(history), Some(key)) = (&self.memory.history, self.memory.key) {
+            // The connect time, not the handshake's: it is what the attempt delay races.
+            let connect_time = attempt
+                .connected
+                .unwrap_or(attempt.ended)
+                .saturating_sub(attempt.started);
+            history.learn(key, dialed, connect_time, now);
         }
         // The local address the kernel chose is not read here: `Connection` reads it when first
         // asked, so a caller who never looks pays no system call for it.
@@ -453,104 +758,92 @@ impl<D: Dial> Race<D> {
         }
     }
 
-    fn fail(&mut self, kind: ErrorKind, now: Instant) -> ConnectError {
+    fn time_out(&mut self, now: Instant) -> ConnectError {
+        let timeout = self.config.timeout.unwrap_or_default();
+        let deadline_passed = || {
+            let message = format!("the connect's {} deadline passed", Millis(timeout));
+            Some(io::Error::new(io::ErrorKind::TimedOut, message))
+        };
+        self.end_in_flight(Outcome::Cancelled, deadline_passed, now);
+        ConnectError::new(ErrorKind::TimedOut, self.report(now))
+    }
+
+    fn fail(&mut self, now: Instant) -> ConnectError {
+        let kind = if self.ledger.attempts.is_empty() {
+            nothing_to_try(&self.ledger.skipped)
+        } else {
+            ErrorKind::AllFailed
+        };
         ConnectError::new(kind, self.report(now))
+    }
+
+    /// The earliest own timeout of an attempt in flight.
+    fn next_attempt_expiry(&self) -> Option<Instant> {
+        self.in_flight.iter().filter_map(|a| a.expires).min()
     }
 
     /// Drives the race: the rules are in the crate docs ("The path of one connect").
     pub(crate) fn poll_race(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Won<D::Stream>, ConnectError>> {
-        if self.finished {
-            return Poll::Pending;
+    ) -> Poll<Result<Won<H::Output>, ConnectError>> {
+        if self.stage == Stage::Finished {
+            return Poll::Ready(Err(ConnectError::new(
+                ErrorKind::PolledAfterCompletion,
+                Report::default(),
+            )));
         }
-        // One reading of the clock per poll: an attempt that starts because another failed
+        // One reading of the clock per pass: an attempt that starts because another failed
         // starts at the very instant the other ended, and the clock costs once.
-        let now = Instant::now();
-        if self.start.is_none() {
+        let mut now = Instant::now();
+        if self.stage == Stage::New {
             self.begin(false, now);
         }
-        let answer = self.step(cx, now);
-        if answer.is_ready() {
-            self.finished = true;
-            // Lookups still out (a slow AAAA after IPv4 won) are dropped now, not when the
-            // caller gets round to dropping this future.
-            self.lookups = None;
+        loop {
+            if let Poll::Ready(answer) = self.step(cx, now) {
+                self.stage = Stage::Finished;
+                // Lookups still out (a slow AAAA after IPv4 won) are dropped now, not when the
+                // caller gets round to dropping this future.
+                self.lookups.out = None;
+                self.timers = Timers::default();
+                return Poll::Ready(answer);
+            }
+            if !self.more_may_start() {
+                // Nothing more can start: no timer but the deadline (for attempts in flight).
+                self.timers.clear(Timer::NextAttempt);
+                self.timers.clear(Timer::Resolution);
+            }
+            match self.timers.poll(cx, self.next_attempt_expiry()) {
+                Poll::Pending => return Poll::Pending,
+                // A timer's instant has come: take the rules again at that instant.
+                Poll::Ready(at) => now = Instant::now().max(at),
+            }
         }
-        answer
     }
 
+    /// One pass of the rules at `now`; `Pending` when the race waits for something.
     fn step(
         &mut self,
         cx: &mut Context<'_>,
         now: Instant,
-    ) -> Poll<Result<Won<D::Stream>, ConnectError>> {
+    ) -> Poll<Result<Won<H::Output>, ConnectError>> {
         loop {
-            self.poll_lookups(cx);
-            // Attempts before timers: a connect ready in the same instant as a timer still wins.
-            // Oldest first, so of two connected in the same instant the earlier attempt wins.
-            let mut i = 0;
-            while i < self.in_flight.len() {
-                let Poll::Ready(result) = self.in_flight[i].poll_ended(cx) else {
-                    i += 1;
-                    continue;
-                };
-                let index = self.in_flight.remove(i).index;
-                match result {
-                    Ok(stream) => return Poll::Ready(Ok(self.win(index, stream, now))),
-                    Err(error) => {
-                        let outcome = Outcome::of_error(&error);
-                        self.end(index, outcome, Some(error), now);
-                        // A failure frees the slot at once (RFC 8305 §5).
-                        self.start_next = true;
-                    }
-                }
+            self.take_answers(cx);
+            // Attempts before timers: one that finishes in the same instant as a timer still wins.
+            if let Some(won) = self.poll_attempts(cx, now) {
+                return Poll::Ready(Ok(won));
             }
-            if !self.racing && self.ready_to_race(cx, now) {
-                self.racing = true;
-                self.start_next = true;
-                self.resolution_timer = None;
+            self.end_overdue_attempts(now);
+            if self.deadline_passed(now) {
+                return Poll::Ready(Err(self.time_out(now)));
             }
-            if self.racing {
-                let timer_fired = match (&mut self.next_timer, self.next_timer_armed) {
-                    (Some(timer), true) => timer.as_mut().poll(cx).is_ready(),
-                    _ => false,
-                };
-                if !self.start_next && timer_fired {
-                    self.next_timer_armed = false;
-                    self.start_next = true;
-                }
-                if self.start_next {
-                    if let Some(candidate) = self.plan.next() {
-                        self.start_next = false;
-                        self.launch(candidate, now);
-                        // Poll the new attempt now: its setup may already have failed.
-                        continue;
-                    }
-                }
+            self.start_racing(now);
+            if self.start_next_attempt(now) {
+                // Poll the new attempt now: its setup may already have failed.
+                continue;
             }
-            if self.in_flight.is_empty()
-                && !self.lookups_pending()
-                && (self.plan.is_done() || !self.racing)
-            {
-                let kind = if self.attempts.is_empty() {
-                    nothing_to_try(&self.skipped)
-                } else {
-                    ErrorKind::AllFailed
-                };
-                return Poll::Ready(Err(self.fail(kind, now)));
-            }
-            if let Some(deadline) = self.deadline.as_mut() {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    let timeout = self.config.timeout.unwrap_or_default();
-                    let deadline_passed = || {
-                        let message = format!("the connect's {} deadline passed", Millis(timeout));
-                        Some(io::Error::new(io::ErrorKind::TimedOut, message))
-                    };
-                    self.end_in_flight(Outcome::Cancelled, deadline_passed, now);
-                    return Poll::Ready(Err(self.fail(ErrorKind::TimedOut, now)));
-                }
+            if self.nothing_left() {
+                return Poll::Ready(Err(self.fail(now)));
             }
             return Poll::Pending;
         }
@@ -564,17 +857,15 @@ impl<D: Dial> Race<D> {
         show_sources: bool,
     ) -> Poll<Result<Planned, ConnectError>> {
         let now = Instant::now();
-        if self.start.is_none() {
+        if self.stage == Stage::New {
             self.begin(show_sources, now);
         }
-        self.poll_lookups(cx);
-        let deadline_passed = match self.deadline.as_mut() {
-            Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
-            None => false,
-        };
-        if self.lookups_pending() && !deadline_passed {
+        self.take_answers(cx);
+        let deadline_passed = self.timers.poll(cx, None).is_ready();
+        if self.lookups.any_out() && !deadline_passed {
             return Poll::Pending;
         }
+        self.stage = Stage::Finished;
         let candidates = self.plan.drain();
         let report = self.report(now);
         if candidates.is_empty() {

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::resolve::Family;
+
 /// How one attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -22,13 +24,15 @@ pub enum Outcome {
     Lost,
     /// The connect's deadline passed, or the connect future was dropped, while it was in flight.
     Cancelled,
+    /// It connected, but the handshake the race ran on it (TLS, say) failed.
+    HandshakeFailed,
     /// Any other error (socket setup, bind, an option the system refused, …).
     Error,
 }
 
 impl Outcome {
     /// A short lowercase name: `connected`, `refused`, `unreachable`, `timed_out`, `lost`,
-    /// `cancelled` or `error`.
+    /// `cancelled`, `handshake_failed` or `error`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Connected => "connected",
@@ -37,6 +41,7 @@ impl Outcome {
             Outcome::TimedOut => "timed_out",
             Outcome::Lost => "lost",
             Outcome::Cancelled => "cancelled",
+            Outcome::HandshakeFailed => "handshake_failed",
             Outcome::Error => "error",
         }
     }
@@ -70,6 +75,7 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Outcome::TimedOut => "timed out",
+            Outcome::HandshakeFailed => "handshake failed",
             other => other.as_str(),
         })
     }
@@ -82,6 +88,7 @@ pub struct Attempt {
     pub(crate) local: Option<SocketAddr>,
     pub(crate) remote: SocketAddr,
     pub(crate) started: Duration,
+    pub(crate) connected: Option<Duration>,
     pub(crate) ended: Duration,
     pub(crate) outcome: Outcome,
     pub(crate) error: Option<Arc<io::Error>>,
@@ -109,6 +116,13 @@ impl Attempt {
         self.started
     }
 
+    /// When its TCP connect completed, from the start of the connect; `None` if it never did.
+    /// Without a handshake the winner's is its end; with one, the handshake ran from here to
+    /// [`Attempt::ended`].
+    pub fn connected(&self) -> Option<Duration> {
+        self.connected
+    }
+
     /// When the attempt ended, from the start of the connect.
     pub fn ended(&self) -> Duration {
         self.ended
@@ -124,9 +138,31 @@ impl Attempt {
         self.outcome
     }
 
-    /// Its error, for every outcome but [`Outcome::Connected`] and [`Outcome::Lost`].
+    /// Its error, for every outcome but [`Outcome::Connected`] and [`Outcome::Lost`]. A socket
+    /// setup error names the step that failed ("bind to 192.0.2.10:0: …"), with the system's
+    /// error as its source and its kind; [`Attempt::raw_os_error`] finds the code.
     pub fn error(&self) -> Option<&io::Error> {
         self.error.as_deref()
+    }
+
+    /// The operating system's error code behind [`Attempt::error`], also when the error is
+    /// labelled with the setup step that failed.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        let error = self.error.as_deref()?;
+        if let Some(code) = error.raw_os_error() {
+            return Some(code);
+        }
+        let mut source = error.get_ref().and_then(|inner| inner.source());
+        while let Some(cause) = source {
+            if let Some(code) = cause
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::raw_os_error)
+            {
+                return Some(code);
+            }
+            source = cause.source();
+        }
+        None
     }
 }
 
@@ -138,7 +174,7 @@ impl fmt::Display for Attempt {
         }
         write!(f, " {} at {}", self.outcome, Millis(self.ended))?;
         match (&self.error, self.outcome) {
-            (Some(error), Outcome::Error) => write!(f, " ({error})"),
+            (Some(error), Outcome::Error | Outcome::HandshakeFailed) => write!(f, " ({error})"),
             _ => Ok(()),
         }
     }
@@ -242,7 +278,8 @@ pub struct Report {
     pub(crate) skipped: Vec<Skipped>,
     pub(crate) favoured: Option<SocketAddr>,
     pub(crate) elapsed: Duration,
-    pub(crate) not_tried: usize,
+    pub(crate) not_tried: Vec<SocketAddr>,
+    pub(crate) unanswered: Vec<Unanswered>,
 }
 
 impl Report {
@@ -280,10 +317,17 @@ impl Report {
         self.elapsed
     }
 
-    /// Addresses that were known but never tried: left over when the race ended, or cut by
-    /// [`Builder::max_attempts`](crate::Builder::max_attempts).
-    pub fn not_tried(&self) -> usize {
-        self.not_tried
+    /// Addresses that were known but never tried: left over when the race ended, cut by
+    /// [`Builder::max_attempts`](crate::Builder::max_attempts), or beyond
+    /// [`Builder::max_addresses_per_name`](crate::Builder::max_addresses_per_name).
+    pub fn not_tried(&self) -> &[SocketAddr] {
+        &self.not_tried
+    }
+
+    /// Lookups that had not answered when the connect ended (a slow or silent AAAA, say): why
+    /// a family was never tried.
+    pub fn unanswered_lookups(&self) -> &[Unanswered] {
+        &self.unanswered
     }
 
     /// A multi-line table of the attempts, one row each, with a bar showing when each ran: for
@@ -393,8 +437,11 @@ impl fmt::Display for Timeline<'_> {
         for skipped in &report.skipped {
             writeln!(f, "     {skipped}")?;
         }
-        if report.not_tried > 0 {
-            writeln!(f, "     {} address(es) not tried", report.not_tried)?;
+        if !report.not_tried.is_empty() {
+            writeln!(f, "     not tried: {}", NotTried(&report.not_tried))?;
+        }
+        for lookup in &report.unanswered {
+            writeln!(f, "     {lookup}")?;
         }
         Ok(())
     }
@@ -421,9 +468,70 @@ impl fmt::Display for Report {
             separator(f)?;
             write!(f, "{skipped}")?;
         }
-        if self.not_tried > 0 {
+        if !self.not_tried.is_empty() {
             separator(f)?;
-            write!(f, "{} address(es) not tried", self.not_tried)?;
+            write!(f, "not tried: {}", NotTried(&self.not_tried))?;
+        }
+        for lookup in &self.unanswered {
+            separator(f)?;
+            write!(f, "{lookup}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A lookup still out when the connect ended.
+#[derive(Clone, Debug)]
+pub struct Unanswered {
+    pub(crate) host: Arc<str>,
+    pub(crate) family: Family,
+    pub(crate) waited: Duration,
+}
+
+impl Unanswered {
+    /// The name.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Which family's lookup (AAAA for IPv6, A for IPv4).
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// How long the connect had waited for it when it ended.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+impl fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let record = match self.family {
+            Family::V6 => "AAAA",
+            Family::V4 => "A",
+        };
+        write!(
+            f,
+            "{} {record} lookup unanswered after {}",
+            self.host,
+            Millis(self.waited)
+        )
+    }
+}
+
+/// Names the addresses not tried when they are few, else counts them.
+struct NotTried<'a>(&'a [SocketAddr]);
+
+impl fmt::Display for NotTried<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMED: usize = 4;
+        if self.0.len() > NAMED {
+            return write!(f, "{} addresses", self.0.len());
+        }
+        for (i, addr) in self.0.iter().enumerate() {
+            let separator = if i == 0 { "" } else { ", " };
+            write!(f, "{separator}{addr}")?;
         }
         Ok(())
     }

@@ -328,7 +328,8 @@ pub struct ConnectInfo {
 }
 
 impl ConnectInfo {
-    /// The local address of the connection.
+    /// The local address of the connection (the unspecified address of the peer's family,
+    /// port 0, should the system fail to tell it, which it does not for a connected socket).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
@@ -357,8 +358,12 @@ pub struct HttpStream {
 
 impl HttpStream {
     fn new(connection: Connection) -> HttpStream {
-        let local = connection.local_addr();
         let remote = connection.peer_addr();
+        // hyper's `Connected` wants an address; a connected socket always has one, and should the
+        // system not tell, `ConnectInfo::local_addr` documents the unspecified one it shows.
+        let local = connection
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::new(crate::local::unspecified_of(remote), 0));
         let (stream, report) = connection.into_parts();
         HttpStream {
             io: TokioIo::new(stream),

@@ -5,7 +5,8 @@
 use std::future::Future;
 
 use connect_by_list::{
-    AddressFilter, Builder, ConnectError, Connecting, Connection, Connector, PolicyTable, Report,
+    AddressFilter, Builder, ConnectError, Connecting, Connection, Connector, ErrorKind,
+    PolicyTable, Report,
 };
 
 fn send<T: Send>() {}
@@ -73,11 +74,54 @@ fn errors_convert_into_the_usual_boxes() {
     takes_io(config_error.into());
 }
 
-/// Polling a finished invalid-target connect again answers the same error instead of panicking.
+/// A finished connect polled again answers, every time, that it has finished (never a `Pending`
+/// that nothing would wake), opens nothing, and says so through `FusedFuture`.
 #[tokio::test]
-async fn polling_again_after_an_error_does_not_panic() {
-    let mut connecting = Connector::new().connect("no-port");
-    let first = (&mut connecting).await.unwrap_err();
+async fn polling_again_after_the_answer_says_it_finished() {
+    use futures_util::future::FusedFuture;
+    let mut invalid = Connector::new().connect("no-port");
+    assert!(!invalid.is_terminated());
+    let first = (&mut invalid).await.unwrap_err();
+    assert_eq!(first.kind(), ErrorKind::InvalidTarget);
+    assert!(invalid.is_terminated());
+    for _ in 0..2 {
+        let again = (&mut invalid).await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::PolledAfterCompletion);
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut connecting = Connector::new().connect(listener.local_addr().unwrap());
+    let connection = (&mut connecting).await.unwrap();
+    assert!(connecting.is_terminated());
     let again = (&mut connecting).await.unwrap_err();
-    assert_eq!(first.to_string(), again.to_string());
+    assert_eq!(again.kind(), ErrorKind::PolledAfterCompletion);
+    assert!(
+        again.report().attempts().is_empty(),
+        "nothing new was opened"
+    );
+    drop(connection);
+}
+
+/// A `Connection` reads and writes like its stream, and tells its local address as Tokio does.
+#[tokio::test]
+async fn a_connection_reads_and_writes_and_tells_its_local_address() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server_addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut stream, peer) = listener.accept().await.unwrap();
+        let mut buf = [0; 4];
+        stream.read_exact(&mut buf).await.unwrap();
+        stream.write_all(b"pong").await.unwrap();
+        (buf, peer)
+    });
+    let mut connection = Connector::new().connect(server_addr).await.unwrap();
+    connection.write_all(b"ping").await.unwrap();
+    let mut reply = [0; 4];
+    connection.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b"pong");
+    let (got, peer) = server.await.unwrap();
+    assert_eq!(&got, b"ping");
+    let local: std::io::Result<std::net::SocketAddr> = connection.local_addr();
+    assert_eq!(local.unwrap(), peer);
 }

@@ -427,7 +427,7 @@ fn check_plan(
         Ok(planned) => planned.report(),
         Err(error) => error.report(),
     };
-    prop_assert_eq!(report.not_tried(), want.cut);
+    prop_assert_eq!(report.not_tried().len(), want.cut);
     prop_assert!(report.attempts().is_empty(), "planning connects nothing");
     let skipped: HashSet<SocketAddr> = report.skipped().iter().map(|s| s.remote()).collect();
     prop_assert_eq!(&skipped, &want.denied);
@@ -502,7 +502,7 @@ proptest! {
             Ok(planned) => planned.report(),
             Err(error) => error.report(),
         };
-        prop_assert_eq!(report.not_tried(), want.cut);
+        prop_assert_eq!(report.not_tried().len(), want.cut);
         let skipped: HashSet<SocketAddr> = report.skipped().iter().map(|s| s.remote()).collect();
         let planned_remotes: HashSet<SocketAddr> = match &planned {
             Ok(planned) => {
@@ -623,7 +623,7 @@ async fn ten_thousand_targets_are_planned_and_capped() {
     assert_eq!(planned.attempts().len(), N);
     let unique: HashSet<SocketAddr> = planned.attempts().iter().map(|a| a.remote()).collect();
     assert_eq!(unique.len(), N);
-    assert_eq!(planned.report().not_tried(), 0);
+    assert_eq!(planned.report().not_tried().len(), 0);
 
     let started = std::time::Instant::now();
     let error = Connector::builder()
@@ -641,11 +641,11 @@ async fn ten_thousand_targets_are_planned_and_capped() {
         .attempts()
         .iter()
         .all(|a| a.outcome() == Outcome::Refused));
-    assert_eq!(report.not_tried(), N - 5);
+    assert_eq!(report.not_tried().len(), N - 5);
     let text = error.to_string();
     assert!(text.len() < 2_000, "{} bytes: {text}", text.len());
     assert!(
-        text.contains(&format!("{} address(es) not tried", N - 5)),
+        text.contains(&format!("not tried: {} addresses", N - 5)),
         "{text}"
     );
     // Printed, not asserted. Planning 10,000 targets costs a route probe (a UDP connect, which
@@ -703,7 +703,7 @@ async fn a_name_with_a_hundred_thousand_addresses_is_cut_to_the_default_cap() {
         .filter(|a| a.remote().is_ipv6())
         .count();
     assert_eq!(v6, 32);
-    assert_eq!(planned.report().not_tried(), 2 * (N - 32));
+    assert_eq!(planned.report().not_tried().len(), 2 * (N - 32));
     // The first 32 of each family, in the resolver's order.
     let want: HashSet<IpAddr> = (0..32)
         .map(loopback)
@@ -739,17 +739,17 @@ async fn thousands_of_refused_addresses_are_bounded_by_the_default_caps() {
         .attempts()
         .iter()
         .all(|a| a.outcome() == Outcome::Refused && a.host() == Some("n0.test")));
-    assert_eq!(report.not_tried(), N - 32);
+    assert_eq!(report.not_tried().len(), N - 32);
 
     let names: Vec<(String, u16)> = (0..4).map(|i| (format!("n{i}.test"), port)).collect();
     let error = connector.connect(names).await.expect_err("all refused");
     let report = error.report();
     assert_eq!(report.attempts().len(), 100);
-    assert_eq!(report.not_tried(), 4 * (N - 32) + (4 * 32 - 100));
+    assert_eq!(report.not_tried().len(), 4 * (N - 32) + (4 * 32 - 100));
 
     let wide = Connector::builder()
         .resolver(Huge { count: N })
-        .max_addresses_per_name(1_000_000)
+        .max_addresses_per_name(10_000)
         .max_attempts(50)
         .build()
         .unwrap();
@@ -758,7 +758,7 @@ async fn thousands_of_refused_addresses_are_bounded_by_the_default_caps() {
         .await
         .expect_err("all refused");
     assert_eq!(error.report().attempts().len(), 50);
-    assert_eq!(error.report().not_tried(), N - 50);
+    assert_eq!(error.report().not_tried().len(), N - 50);
 }
 
 /// Answers `a.test` with 192.0.2.1 and 192.0.2.2 after `a_after`, `b.test` with 192.0.2.3 and

@@ -29,7 +29,7 @@ async fn blackhole_refused_live(ip: IpAddr) {
         .expect("the live listener wins");
     assert_eq!(connection.peer_addr(), live);
     assert_eq!(
-        connection.local_addr(),
+        connection.local_addr().expect("local address"),
         connection.stream().local_addr().unwrap()
     );
     let report = connection.report();
@@ -217,11 +217,16 @@ async fn a_setup_error_fails_each_attempt_not_the_race() {
         .expect_err("no interface");
     assert_eq!(outcomes(error.report()), [Outcome::Error, Outcome::Error]);
     for attempt in error.report().attempts() {
-        let kind = attempt.error().map(|e| e.raw_os_error());
+        let code = attempt.raw_os_error();
         // ENODEV without privileges to look, EPERM where SO_BINDTODEVICE is not allowed.
         assert!(
-            matches!(kind, Some(Some(libc::ENODEV)) | Some(Some(libc::EPERM))),
-            "{kind:?}"
+            matches!(code, Some(libc::ENODEV) | Some(libc::EPERM)),
+            "{code:?}"
+        );
+        let message = attempt.error().map(ToString::to_string).unwrap_or_default();
+        assert!(
+            message.starts_with("bind to device \"nosuchif0\": "),
+            "{message}"
         );
     }
 }
@@ -241,12 +246,12 @@ async fn the_winners_local_address_is_in_the_report_whichever_way_it_is_read() {
     let (_server, seen) = listener.accept().await.unwrap();
     let winner = connection.report().winner().unwrap();
     assert_eq!(winner.local(), Some(seen));
-    assert_eq!(connection.local_addr(), seen);
+    assert_eq!(connection.local_addr().expect("local address"), seen);
 
     // `local_addr` first, then the report taken apart.
     let connection = connector.connect(addr).await.unwrap();
     let (_server, seen) = listener.accept().await.unwrap();
-    assert_eq!(connection.local_addr(), seen);
+    assert_eq!(connection.local_addr().expect("local address"), seen);
     let (stream, report) = connection.into_parts();
     assert_eq!(report.winner().unwrap().local(), Some(seen));
     assert_eq!(stream.local_addr().unwrap(), seen);
@@ -267,7 +272,7 @@ async fn the_winners_local_address_is_in_the_report_whichever_way_it_is_read() {
     let (_server, seen) = listener.accept().await.unwrap();
     assert_ne!(seen.port(), 0);
     assert_eq!(connection.report().winner().unwrap().local(), Some(seen));
-    assert_eq!(connection.local_addr(), seen);
+    assert_eq!(connection.local_addr().expect("local address"), seen);
     let connection = bound.connect(addr).await.unwrap();
     let (_server, seen) = listener.accept().await.unwrap();
     let (_stream, report) = connection.into_parts();

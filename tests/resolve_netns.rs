@@ -375,7 +375,7 @@ async fn inner_system_resolver_in_namespace() {
             out,
             "CBL|won_{case}|{}|{}",
             connection.peer_addr(),
-            report.not_tried()
+            report.not_tried().len()
         )
         .unwrap();
     }

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use Outcome::{Cancelled, Lost};
+
 const MS: Duration = Duration::from_millis(1);
 
 /// What a scripted dial does.
@@ -190,7 +192,7 @@ impl Resolve for ScriptedResolver {
 /// Caller's order (the ranking has tests of its own) and no route lookups.
 fn config() -> Config {
     Config {
-        ranking: Ranking::InputOrder,
+        sort_addresses: false,
         ..Config::default()
     }
 }
@@ -251,7 +253,7 @@ async fn first_attempt_wins_alone() {
         [row("192.0.2.1:80", 0, 20, Outcome::Connected)]
     );
     assert_eq!(won.report.elapsed(), 20 * MS);
-    assert_eq!(won.report.not_tried(), 1);
+    assert_eq!(won.report.not_tried().len(), 1);
     assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
 }
 
@@ -464,9 +466,10 @@ async fn the_attempt_timeout_ends_one_attempt() {
     );
 }
 
-/// Two attempts that connect in the same instant: one stream is kept, the other is closed.
+/// Two attempts that connect in the same instant: the older wins (attempts are polled oldest
+/// first), the younger is closed without being polled again.
 #[tokio::test(start_paused = true)]
-async fn two_successes_in_one_instant_keep_one_stream() {
+async fn of_two_successes_in_one_instant_the_older_wins() {
     let dial = ScriptedDial::new(&[
         ("192.0.2.1:80", Script::Connect(300 * MS)),
         ("192.0.2.2:80", Script::Connect(50 * MS)),
@@ -474,26 +477,20 @@ async fn two_successes_in_one_instant_keep_one_stream() {
     let won = run(race(&dial, config(), ["192.0.2.1:80", "192.0.2.2:80"]))
         .await
         .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("192.0.2.1:80", 0, 300, Outcome::Connected),
+            row("192.0.2.2:80", 250, 300, Lost),
+        ]
+    );
+    assert_eq!(won.stream.remote.to_string(), "192.0.2.1:80");
     assert_eq!(won.report.elapsed(), 300 * MS);
-    let outcomes: Vec<Outcome> = won.report.attempts().iter().map(|a| a.outcome()).collect();
-    assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| **o == Outcome::Connected)
-            .count(),
-        1
-    );
-    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Lost).count(), 1);
-    // The other either finished and its stream was dropped, or was dropped while finishing.
-    let closed = dial.tally.closed.load(Ordering::SeqCst);
-    let abandoned = dial.tally.abandoned.load(Ordering::SeqCst);
-    assert_eq!(
-        closed + abandoned,
-        1,
-        "closed {closed}, abandoned {abandoned}"
-    );
+    // The younger was dropped while its connect was ready but not yet taken.
+    assert_eq!(dial.tally.abandoned.load(Ordering::SeqCst), 1);
+    assert_eq!(dial.tally.closed.load(Ordering::SeqCst), 0);
     drop(won);
-    assert_eq!(dial.tally.closed.load(Ordering::SeqCst), closed + 1);
+    assert_eq!(dial.tally.closed.load(Ordering::SeqCst), 1);
 }
 
 /// Dropping the connect mid-race cancels every dial it started.
@@ -527,8 +524,49 @@ async fn the_attempt_cap_holds() {
     ))
     .await
     .expect_err("the live one is past the cap");
-    assert_eq!(error.report().attempts().len(), 2);
-    assert_eq!(error.report().not_tried(), 1);
+    assert_eq!(
+        timeline(error.report()),
+        [
+            row("192.0.2.1:80", 0, 1, Outcome::Refused),
+            row("192.0.2.2:80", 1, 2, Outcome::Refused),
+        ]
+    );
+    assert_eq!(error.report().elapsed(), 2 * MS);
+    assert_eq!(error.report().not_tried(), [addr("192.0.2.3:80")]);
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 2);
+}
+
+/// Once the cap is reached, the race ends when the last attempt does: it does not wait for a
+/// lookup that could only add addresses it may not try, and no timer stays armed.
+#[tokio::test(start_paused = true)]
+async fn the_cap_ends_the_race_without_waiting_for_lookups() {
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .never("db.example", Family::V6);
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Refuse(10 * MS))]);
+    let mut config = with_resolver(resolver);
+    config.max_attempts = 1;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(3600),
+        run(race(&dial, config, "db.example:80")),
+    )
+    .await
+    .expect("the race ends by itself, not at the test's limit");
+    let error = answer.expect_err("the one allowed attempt is refused");
+    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    // The resolution delay (50 ms) for the AAAA that never comes, then 10 ms to the refusal.
+    assert_eq!(
+        timeline(error.report()),
+        [row("192.0.2.1:80", 50, 60, Outcome::Refused)]
+    );
+    assert_eq!(error.report().elapsed(), 60 * MS);
+    let unanswered = error.report().unanswered_lookups();
+    assert_eq!(unanswered.len(), 1);
+    assert_eq!(
+        (unanswered[0].host(), unanswered[0].family()),
+        ("db.example", Family::V6)
+    );
+    assert_eq!(unanswered[0].waited(), 60 * MS);
 }
 
 /// Families alternate in the race (RFC 8305 §4), starting with the first address's family.
@@ -549,14 +587,13 @@ async fn families_alternate() {
     ))
     .await
     .expect_err("everything hangs");
-    let order: Vec<String> = timeline(error.report()).into_iter().map(|r| r.0).collect();
     assert_eq!(
-        order,
+        timeline(error.report()),
         [
-            "[2001:db8::1]:80",
-            "192.0.2.1:80",
-            "[2001:db8::2]:80",
-            "192.0.2.2:80"
+            row("[2001:db8::1]:80", 0, 1000, Cancelled),
+            row("192.0.2.1:80", 250, 1000, Cancelled),
+            row("[2001:db8::2]:80", 500, 1000, Cancelled),
+            row("192.0.2.2:80", 750, 1000, Cancelled),
         ]
     );
 }
@@ -656,7 +693,7 @@ async fn a_late_aaaa_joins_the_untried_part() {
             row("[2001:db8::1]:80", 300, 301, Outcome::Connected),
         ]
     );
-    assert_eq!(won.report.not_tried(), 1);
+    assert_eq!(won.report.not_tried().len(), 1);
 }
 
 /// A late answer while nothing is in flight and the plan ran dry starts an attempt at once.
@@ -772,7 +809,7 @@ async fn a_huge_answer_is_capped() {
         .await
         .expect_err("every dial hangs");
     assert_eq!(error.report().attempts().len(), 4);
-    assert_eq!(error.report().not_tried(), 996);
+    assert_eq!(error.report().not_tried().len(), 996);
 }
 
 /// A route table for tests: every destination is reachable from a documentation source of its
@@ -820,9 +857,39 @@ async fn ranking_puts_ipv6_first() {
     .await
     .expect_err("all hang");
     assert_eq!(
-        order(error.report()),
-        ["[2001:db8::1]:80", "192.0.2.1:80", "192.0.2.2:80"]
+        timeline(error.report()),
+        [
+            row("[2001:db8::1]:80", 0, 600, Cancelled),
+            row("192.0.2.1:80", 250, 600, Cancelled),
+            row("192.0.2.2:80", 500, 600, Cancelled),
+        ]
     );
+}
+
+/// With sorting off, the caller's order is kept exactly, even where RFC 6724 would put IPv6
+/// first; with it on (the same route lookups), IPv6 goes first.
+#[tokio::test(start_paused = true)]
+async fn sorting_off_keeps_the_callers_order() {
+    for (sort, first, second) in [
+        (false, "192.0.2.1:80", "[2001:db8::1]:80"),
+        (true, "[2001:db8::1]:80", "192.0.2.1:80"),
+    ] {
+        let dial = ScriptedDial::new(&[]);
+        let mut config = ranked();
+        config.sort_addresses = sort;
+        config.timeout = Some(600 * MS);
+        let error = run(race(&dial, config, ["192.0.2.1:80", "[2001:db8::1]:80"]))
+            .await
+            .expect_err("all hang");
+        assert_eq!(
+            timeline(error.report()),
+            [
+                row(first, 0, 600, Cancelled),
+                row(second, 250, 600, Cancelled)
+            ],
+            "sort_addresses({sort})"
+        );
+    }
 }
 
 /// RFC 6724 §6 rule 1: a destination without a route goes last.
@@ -839,8 +906,11 @@ async fn ranking_puts_unroutable_destinations_last() {
     .await
     .expect_err("all hang");
     assert_eq!(
-        order(error.report()),
-        ["192.0.2.1:80", "[2001:db8:dead::1]:80"]
+        timeline(error.report()),
+        [
+            row("192.0.2.1:80", 0, 600, Cancelled),
+            row("[2001:db8:dead::1]:80", 250, 600, Cancelled),
+        ]
     );
 }
 
@@ -853,7 +923,10 @@ async fn the_filter_skips_denied_addresses() {
     let won = run(race(&dial, config, ["192.0.2.1:80", "192.0.2.200:80"]))
         .await
         .expect("the allowed one connects");
-    assert_eq!(order(&won.report), ["192.0.2.200:80"]);
+    assert_eq!(
+        timeline(&won.report),
+        [row("192.0.2.200:80", 0, 1, Outcome::Connected)]
+    );
     let skipped = won.report.skipped();
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].remote().to_string(), "192.0.2.1:80");
@@ -1079,18 +1152,234 @@ async fn a_lone_pair_is_not_remembered() {
     assert_eq!(history.len(), 2);
 }
 
-/// Polled again after it answered, a race opens nothing more.
+/// Polled again after it answered, a race opens nothing more and answers, every time, that it
+/// has finished: never a `Pending` that nothing would wake.
 #[tokio::test(start_paused = true)]
 async fn polling_a_finished_race_opens_nothing() {
     let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(MS))]);
     let mut race = race(&dial, config(), ["192.0.2.1:80", "192.0.2.2:80"]);
     let won = std::future::poll_fn(|cx| race.poll_race(cx)).await;
     assert!(won.is_ok());
-    let again = tokio::time::timeout(
-        Duration::from_secs(2),
-        std::future::poll_fn(|cx| race.poll_race(cx)),
+    for _ in 0..2 {
+        let again = std::future::poll_fn(|cx| race.poll_race(cx))
+            .await
+            .expect_err("a finished race has nothing more to give");
+        assert_eq!(again.kind(), ErrorKind::PolledAfterCompletion);
+        assert!(again.report().attempts().is_empty());
+    }
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
+}
+
+/// No attempt starts at or after the deadline: with the attempt delay at 250 ms and the
+/// deadline at 500 ms, the third attempt's turn comes in the deadline's own instant, and the
+/// deadline wins.
+#[tokio::test(start_paused = true)]
+async fn nothing_starts_at_the_deadline() {
+    let dial = ScriptedDial::new(&[]);
+    let mut config = config();
+    config.timeout = Some(500 * MS);
+    let error = run(race(
+        &dial,
+        config,
+        ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"],
+    ))
+    .await
+    .expect_err("everything hangs");
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        timeline(error.report()),
+        [
+            row("192.0.2.1:80", 0, 500, Cancelled),
+            row("192.0.2.2:80", 250, 500, Cancelled),
+        ]
+    );
+    assert_eq!(error.report().not_tried(), [addr("192.0.2.3:80")]);
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 2);
+}
+
+/// A failure in the deadline's instant frees a slot, but the deadline comes first: nothing new
+/// starts.
+#[tokio::test(start_paused = true)]
+async fn a_failure_at_the_deadline_starts_nothing() {
+    let dial = ScriptedDial::new(&[("192.0.2.2:80", Script::Refuse(250 * MS))]);
+    let mut config = config();
+    config.timeout = Some(500 * MS);
+    let error = run(race(
+        &dial,
+        config,
+        ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"],
+    ))
+    .await
+    .expect_err("the deadline passes");
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        timeline(error.report()),
+        [
+            row("192.0.2.1:80", 0, 500, Cancelled),
+            row("192.0.2.2:80", 250, 500, Outcome::Refused),
+        ]
+    );
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 2);
+}
+
+/// A DNS answer in the deadline's instant starts nothing either.
+#[tokio::test(start_paused = true)]
+async fn an_answer_at_the_deadline_starts_nothing() {
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V6, 500 * MS, &["2001:db8::1"])
+        .answer("db.example", Family::V4, 500 * MS, &["192.0.2.1"]);
+    let dial = ScriptedDial::new(&[]);
+    let mut config = with_resolver(resolver);
+    config.timeout = Some(500 * MS);
+    let error = run(race(&dial, config, "db.example:80"))
+        .await
+        .expect_err("the deadline passes");
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert!(error.report().attempts().is_empty());
+    assert_eq!(error.report().elapsed(), 500 * MS);
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 0);
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("test address")
+}
+
+/// What the first connect to `db.example:80` teaches: IPv6 hangs, IPv4 (192.0.2.1) wins in
+/// 10 ms after one attempt delay.
+async fn learn_ipv4(history: &Arc<History>, dial: &ScriptedDial) {
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("db.example", Family::V4, Duration::ZERO, &["192.0.2.1"]);
+    let first = run(remembering(
+        dial,
+        with_resolver(resolver),
+        "db.example:80",
+        Some(history.clone()),
+    ))
+    .await
+    .expect("IPv4 connects");
+    assert_eq!(
+        timeline(&first.report),
+        [
+            row("[2001:db8::1]:80", 0, 260, Lost),
+            row("192.0.2.1:80", 250, 260, Outcome::Connected),
+        ]
+    );
+    assert_eq!(first.report.favoured(), None);
+}
+
+/// RFC 8305 §5 history for a name: the remembered IPv4 winner goes first even when the AAAA
+/// answer comes first (the race waits for the A answer, as it would for AAAA, up to the
+/// resolution delay).
+#[tokio::test(start_paused = true)]
+async fn history_favours_a_names_ipv4_winner_when_aaaa_comes_first() {
+    let history = Arc::new(History::new(16, Duration::from_secs(600)));
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(10 * MS))]);
+    learn_ipv4(&history, &dial).await;
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("db.example", Family::V4, 30 * MS, &["192.0.2.1"]);
+    let second = run(remembering(
+        &dial,
+        with_resolver(resolver),
+        "db.example:80",
+        Some(history),
+    ))
+    .await
+    .expect("IPv4 connects");
+    assert_eq!(
+        timeline(&second.report),
+        [row("192.0.2.1:80", 30, 40, Outcome::Connected)]
+    );
+    assert_eq!(second.report.favoured(), Some(addr("192.0.2.1:80")));
+}
+
+/// RFC 8305 §5 history for a name: when the A answer with the remembered winner comes first,
+/// it starts at once, without the resolution delay.
+#[tokio::test(start_paused = true)]
+async fn history_starts_a_names_ipv4_winner_without_the_resolution_delay() {
+    let history = Arc::new(History::new(16, Duration::from_secs(600)));
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(10 * MS))]);
+    learn_ipv4(&history, &dial).await;
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .answer("db.example", Family::V6, 20 * MS, &["2001:db8::1"]);
+    let second = run(remembering(
+        &dial,
+        with_resolver(resolver),
+        "db.example:80",
+        Some(history),
+    ))
+    .await
+    .expect("IPv4 connects");
+    assert_eq!(
+        timeline(&second.report),
+        [row("192.0.2.1:80", 0, 10, Outcome::Connected)]
+    );
+    assert_eq!(second.report.favoured(), Some(addr("192.0.2.1:80")));
+}
+
+/// When the remembered winner's family never answers, the race waits for it no longer than the
+/// resolution delay, then goes on without a favourite.
+#[tokio::test(start_paused = true)]
+async fn history_waits_for_a_silent_winners_family_only_the_resolution_delay() {
+    let history = Arc::new(History::new(16, Duration::from_secs(600)));
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:80", Script::Connect(10 * MS)),
+        ("[2001:db8::1]:80", Script::Connect(5 * MS)),
+    ]);
+    learn_ipv4(
+        &history,
+        &ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(10 * MS))]),
     )
     .await;
-    assert!(again.is_err(), "a finished race stays pending");
-    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .never("db.example", Family::V4);
+    let second = run(remembering(
+        &dial,
+        with_resolver(resolver),
+        "db.example:80",
+        Some(history),
+    ))
+    .await
+    .expect("IPv6 connects");
+    assert_eq!(
+        timeline(&second.report),
+        [row("[2001:db8::1]:80", 50, 55, Outcome::Connected)]
+    );
+    assert_eq!(second.report.favoured(), None);
+}
+
+/// When the remembered winner is not among this connect's addresses, neither it nor its learned
+/// attempt delay applies, and the report names no favourite.
+#[tokio::test(start_paused = true)]
+async fn history_without_its_winner_changes_nothing() {
+    let history = Arc::new(History::new(16, Duration::from_secs(600)));
+    learn_ipv4(
+        &history,
+        &ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(10 * MS))]),
+    )
+    .await;
+    let resolver = ScriptedResolver::default()
+        .answer("db.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("db.example", Family::V4, Duration::ZERO, &["192.0.2.9"]);
+    let dial = ScriptedDial::new(&[("192.0.2.9:80", Script::Connect(10 * MS))]);
+    let second = run(remembering(
+        &dial,
+        with_resolver(resolver),
+        "db.example:80",
+        Some(history),
+    ))
+    .await
+    .expect("IPv4 connects");
+    // The configured 250 ms attempt delay, not the learned 100 ms.
+    assert_eq!(
+        timeline(&second.report),
+        [
+            row("[2001:db8::1]:80", 0, 260, Lost),
+            row("192.0.2.9:80", 250, 260, Outcome::Connected),
+        ]
+    );
+    assert_eq!(second.report.favoured(), None);
 }

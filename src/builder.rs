@@ -1,0 +1,464 @@
+//! `Builder`: every setting of a [`Connector`], with its default; `build()` checks them all.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError};
+use crate::connector::Connector;
+use crate::dial::SocketOptions;
+use crate::filter::AddressFilter;
+use crate::local::LocalAddrs;
+use crate::rank::PolicyTable;
+use crate::resolve::Resolve;
+
+impl Connector {
+    /// Starts configuring a connector.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
+/// Builds a [`Connector`]. Made by [`Connector::builder`]; every setting has a default, and
+/// [`Builder::build`] refuses values outside their bounds with a [`ConfigError`] that names them.
+///
+/// ```
+/// use connect_by_list::Connector;
+/// use std::time::Duration;
+///
+/// let connector = Connector::builder()
+///     .attempt_delay(Duration::from_millis(150))
+///     .timeout(Duration::from_secs(5))
+///     .build()?;
+///
+/// let error = Connector::builder().attempt_delay(Duration::from_millis(1)).build().unwrap_err();
+/// assert_eq!(error.setting(), "attempt_delay");
+/// # Ok::<(), connect_by_list::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a Builder does nothing until build() is called"]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// How long to wait after starting an attempt before starting the next one while it is still
+    /// in flight (RFC 8305 §5, "Connection Attempt Delay"). A failed attempt starts the next one
+    /// at once. Must be at least 10 ms, as RFC 8305 requires, and at most an hour.
+    ///
+    /// Default is 250 ms.
+    pub fn attempt_delay(mut self, delay: Duration) -> Builder {
+        self.config.attempt_delay = delay;
+        self
+    }
+
+    /// How long to wait for a name's IPv6 (AAAA) answer once its IPv4 (A) answer is in, before
+    /// starting with IPv4 (RFC 8305 §3, "Resolution Delay"). At most an hour.
+    ///
+    /// Default is 50 ms.
+    pub fn resolution_delay(mut self, delay: Duration) -> Builder {
+        self.config.resolution_delay = delay;
+        self
+    }
+
+    /// How many addresses of the preferred family to try before the first of the other family
+    /// (RFC 8305 §4, "First Address Family Count"). At least 1.
+    ///
+    /// Default is 1.
+    pub fn first_family_count(mut self, count: usize) -> Builder {
+        self.config.first_family_count = count;
+        self
+    }
+
+    /// One deadline for the whole connect, resolution included. When it passes, every attempt in
+    /// flight is abandoned at once and the connect fails with
+    /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut). Must be more than zero.
+    ///
+    /// Default is no deadline: attempts end when the kernel gives up (about two minutes for a
+    /// silent host on Linux). Most callers want one.
+    pub fn timeout(mut self, timeout: Duration) -> Builder {
+        self.config.timeout = Some(timeout);
+        self
+    }
+
+    /// A limit for each attempt on its own; an attempt that reaches it ends as
+    /// [`Outcome::TimedOut`](crate::Outcome::TimedOut) and the next one starts. Must be more than
+    /// zero.
+    ///
+    /// Default is none: an attempt runs until it connects, fails, loses, or the deadline passes.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Builder {
+        self.config.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// The most attempts one connect makes; further addresses are listed in
+    /// [`Report::not_tried`](crate::Report::not_tried). From 1 to 10,000.
+    ///
+    /// Default is 100.
+    pub fn max_attempts(mut self, max: usize) -> Builder {
+        self.config.max_attempts = max;
+        self
+    }
+
+    /// The most addresses taken from one name's answer, per family; a huge DNS answer cannot make
+    /// a connect run for ever. From 1 to 10,000.
+    ///
+    /// Default is 32.
+    pub fn max_addresses_per_name(mut self, max: usize) -> Builder {
+        self.config.max_addresses_per_name = max;
+        self
+    }
+
+    /// The resolver for host names.
+    ///
+    /// Default is [`SystemResolver`](crate::SystemResolver) (`getaddrinfo`).
+    pub fn resolver(mut self, resolver: impl Resolve) -> Builder {
+        self.config.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// The RFC 6724 policy table that orders destinations (and picks among local addresses):
+    /// for example [`PolicyTable::prefer_ipv4`], or the updated table of
+    /// [`PolicyTable::rfc6724_update`].
+    ///
+    /// Default is [`PolicyTable::rfc6724`], the table of RFC 6724 §2.1.
+    pub fn policy_table(mut self, table: PolicyTable) -> Builder {
+        self.config.policy_table = Arc::new(table);
+        self
+    }
+
+    /// Whether to order addresses by RFC 6724. Off: they are tried in the caller's order
+    /// (targets as given, each name's addresses as the resolver gave them); families still
+    /// interleave (RFC 8305 §4).
+    ///
+    /// Default is on.
+    pub fn sort_addresses(mut self, sort: bool) -> Builder {
+        self.config.sort_addresses = sort;
+        self
+    }
+
+    /// Which destination addresses may be connected to, checked after resolution for every
+    /// address, IP literals included: see [`AddressFilter::deny_non_public`] against SSRF. A
+    /// refused address is listed in [`Report::skipped`](crate::Report::skipped); when every
+    /// address is refused the connect fails with [`ErrorKind::Denied`](crate::ErrorKind::Denied)
+    /// and nothing is sent.
+    ///
+    /// Default is [`AddressFilter::allow_all`].
+    pub fn address_filter(mut self, filter: AddressFilter) -> Builder {
+        self.config.filter = filter;
+        self
+    }
+
+    /// The local addresses to connect from. Every destination is paired with every listed
+    /// address of its family that can reach it (a loopback source only reaches loopback, a
+    /// link-local one only its link, and the kernel must have a route from it), best first by
+    /// RFC 6724 §5 source selection; the pairs are raced like any other attempts. A listed
+    /// address that cannot be bound fails its own attempts, each with its error. An unspecified
+    /// address (`0.0.0.0`, `::`) lets the kernel pick the source in that family. A destination
+    /// that no listed address can reach is listed in [`Report::skipped`](crate::Report::skipped).
+    /// Must not be empty.
+    ///
+    /// Default is none: the kernel picks one source per destination.
+    pub fn local_addrs(mut self, addrs: impl IntoIterator<Item = IpAddr>) -> Builder {
+        let mut list: Vec<SocketAddr> = Vec::new();
+        for ip in addrs {
+            let addr = SocketAddr::new(ip, 0);
+            if !list.contains(&addr) {
+                list.push(addr);
+            }
+        }
+        self.config.local_addrs = LocalAddrs::List(list.into());
+        self
+    }
+
+    /// Connects from every address of every interface that is up (read again at each connect),
+    /// paired with each destination as [`Builder::local_addrs`] does: for multi-homed hosts where
+    /// one path may be broken. Loopback and link-local sources pair only with destinations they
+    /// can reach; IPv6 addresses the system marks deprecated or tentative are left out.
+    ///
+    /// Default is off: the kernel picks one source per destination.
+    pub fn local_addrs_from_interfaces(mut self) -> Builder {
+        self.config.local_addrs = LocalAddrs::AllInterfaces;
+        self
+    }
+
+    /// How many target lists the connector remembers the last race of (RFC 8305 §5): the next
+    /// connect to the same targets tries the last winner first, still racing the rest, with an
+    /// attempt delay of twice its last connect time (clamped to 100 ms and the configured
+    /// delay). Shared by the connector's clones; the least recently used entry goes first when
+    /// full. 0 turns history off.
+    ///
+    /// Default is 256.
+    pub fn history_capacity(mut self, entries: usize) -> Builder {
+        self.config.history_capacity = entries;
+        self
+    }
+
+    /// How long a remembered winner stays in front, counted from when it first won (not from
+    /// its latest win), so that a family that lost once, say IPv6 during an outage, is tried
+    /// first again after this long. More than zero.
+    ///
+    /// Default is 10 minutes.
+    pub fn history_ttl(mut self, ttl: Duration) -> Builder {
+        self.config.history_ttl = ttl;
+        self
+    }
+
+    /// Sets `TCP_NODELAY` on the connected socket (Nagle's algorithm off).
+    ///
+    /// Default is on.
+    pub fn nodelay(mut self, nodelay: bool) -> Builder {
+        self.socket().nodelay = nodelay;
+        self
+    }
+
+    /// Turns TCP keepalive on, with this idle time before the first probe. Whole seconds, at
+    /// most 32,767 s (what systems take).
+    ///
+    /// Default is off.
+    pub fn keepalive(mut self, idle: Duration) -> Builder {
+        self.socket().keepalive_time = Some(idle);
+        self
+    }
+
+    /// The time between keepalive probes; needs [`Builder::keepalive`]. Whole seconds, at most
+    /// 32,767 s.
+    ///
+    /// Default is the system's (75 s on Linux).
+    pub fn keepalive_interval(mut self, interval: Duration) -> Builder {
+        self.socket().keepalive_interval = Some(interval);
+        self
+    }
+
+    /// How many unanswered keepalive probes close the connection; needs
+    /// [`Builder::keepalive`]. From 1 to 127. Not on Windows, where the system fixes it.
+    ///
+    /// Default is the system's (9 on Linux).
+    pub fn keepalive_retries(mut self, retries: u32) -> Builder {
+        self.socket().keepalive_retries = Some(retries);
+        self
+    }
+
+    /// `SO_SNDBUF`, in bytes. More than zero.
+    ///
+    /// Default is the system's.
+    pub fn send_buffer_size(mut self, bytes: usize) -> Builder {
+        self.socket().send_buffer_size = Some(bytes);
+        self
+    }
+
+    /// `SO_RCVBUF`, in bytes. More than zero.
+    ///
+    /// Default is the system's.
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Builder {
+        self.socket().recv_buffer_size = Some(bytes);
+        self
+    }
+
+    /// Binds every attempt to this network interface (`SO_BINDTODEVICE`). Linux and Android
+    /// only: elsewhere [`Builder::build`] refuses it. Needs `CAP_NET_RAW` on older kernels. At most
+    /// 15 bytes.
+    ///
+    /// Default is none.
+    pub fn interface(mut self, name: impl Into<String>) -> Builder {
+        self.socket().interface = Some(name.into());
+        self
+    }
+
+    /// Marks every attempt's packets (`SO_MARK`), for policy routing. Linux and Android only:
+    /// elsewhere [`Builder::build`] refuses it. Needs `CAP_NET_ADMIN`.
+    ///
+    /// Default is none.
+    pub fn mark(mut self, mark: u32) -> Builder {
+        self.socket().mark = Some(mark);
+        self
+    }
+
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the connection is
+    /// closed. Linux and Android only: elsewhere [`Builder::build`] refuses it. More than zero.
+    ///
+    /// Default is the system's.
+    pub fn tcp_user_timeout(mut self, timeout: Duration) -> Builder {
+        self.socket().tcp_user_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets `IPV6_RECVERR` on Linux while an IPv6 attempt connects, so that an ICMPv6
+    /// "unreachable" answer to its SYN fails the attempt at once instead of after the kernel's
+    /// SYN retransmit (a second or more), and the race moves on; it is cleared once connected.
+    /// IPv4 attempts need no option for this on Linux 5.8 and later (the kernel queues the error
+    /// either way), so none is set.
+    /// Elsewhere it does nothing.
+    ///
+    /// Default is on.
+    pub fn fast_icmp_errors(mut self, on: bool) -> Builder {
+        self.socket().fast_icmp_errors = on;
+        self
+    }
+
+    /// The socket options, to change (copied first if a connector already shares them).
+    fn socket(&mut self) -> &mut SocketOptions {
+        Arc::make_mut(&mut self.config.socket)
+    }
+
+    /// Checks every setting and makes the connector.
+    pub fn build(self) -> Result<Connector, ConfigError> {
+        self.config.validate()?;
+        Ok(Connector::from_config(self.config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(builder: Builder) -> ConfigError {
+        builder.build().expect_err("the builder should refuse this")
+    }
+
+    #[test]
+    fn defaults_build() {
+        assert!(Builder::default().build().is_ok());
+    }
+
+    /// RFC 8305 §5: the attempt delay is never under 10 ms.
+    #[test]
+    fn attempt_delay_respects_rfc8305_minimum() {
+        let error = refused(Builder::default().attempt_delay(Duration::from_millis(9)));
+        assert_eq!(error.setting(), "attempt_delay");
+        assert_eq!(
+            error.to_string(),
+            "invalid attempt_delay: 9ms is under the 10ms minimum of RFC 8305 §5"
+        );
+        assert!(Builder::default()
+            .attempt_delay(Duration::from_millis(10))
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn every_bound_names_its_setting() {
+        let cases: Vec<(Builder, &str)> = vec![
+            (
+                Builder::default().attempt_delay(Duration::from_secs(3601)),
+                "attempt_delay",
+            ),
+            (
+                Builder::default().resolution_delay(Duration::from_secs(3601)),
+                "resolution_delay",
+            ),
+            (Builder::default().timeout(Duration::ZERO), "timeout"),
+            (
+                Builder::default().attempt_timeout(Duration::ZERO),
+                "attempt_timeout",
+            ),
+            (
+                Builder::default().first_family_count(0),
+                "first_family_count",
+            ),
+            (Builder::default().max_attempts(0), "max_attempts"),
+            (
+                Builder::default().max_addresses_per_name(0),
+                "max_addresses_per_name",
+            ),
+            (Builder::default().send_buffer_size(0), "send_buffer_size"),
+            (Builder::default().recv_buffer_size(0), "recv_buffer_size"),
+            (
+                Builder::default().keepalive_retries(3),
+                "keepalive_interval",
+            ),
+            (Builder::default().interface(""), "interface"),
+            (
+                Builder::default().interface("a-very-long-interface"),
+                "interface",
+            ),
+            (
+                Builder::default().tcp_user_timeout(Duration::ZERO),
+                "tcp_user_timeout",
+            ),
+            (Builder::default().local_addrs([]), "local_addrs"),
+            (
+                Builder::default().history_ttl(Duration::ZERO),
+                "history_ttl",
+            ),
+            (
+                Builder::default().max_attempts(crate::config::MAX_ATTEMPTS + 1),
+                "max_attempts",
+            ),
+            (
+                Builder::default().max_addresses_per_name(usize::MAX),
+                "max_addresses_per_name",
+            ),
+            (
+                Builder::default().keepalive(Duration::from_millis(1500)),
+                "keepalive",
+            ),
+            (
+                Builder::default().keepalive(Duration::from_secs(32_768)),
+                "keepalive",
+            ),
+            (
+                Builder::default()
+                    .keepalive(Duration::from_secs(60))
+                    .keepalive_interval(Duration::from_millis(500)),
+                "keepalive_interval",
+            ),
+            (
+                Builder::default()
+                    .keepalive(Duration::from_secs(60))
+                    .keepalive_retries(0),
+                "keepalive_retries",
+            ),
+            (
+                Builder::default()
+                    .keepalive(Duration::from_secs(60))
+                    .keepalive_retries(128),
+                "keepalive_retries",
+            ),
+        ];
+        for (builder, setting) in cases {
+            assert_eq!(refused(builder).setting(), setting);
+        }
+    }
+
+    /// Values every socket takes pass: the limits themselves.
+    #[test]
+    fn the_limits_themselves_pass() {
+        let builder = Builder::default()
+            .max_attempts(crate::config::MAX_ATTEMPTS)
+            .max_addresses_per_name(crate::config::MAX_ADDRESSES_PER_NAME)
+            .keepalive(Duration::from_secs(32_767))
+            .keepalive_interval(Duration::from_secs(1));
+        #[cfg(not(windows))]
+        let builder = builder.keepalive_retries(127);
+        assert!(builder.build().is_ok());
+    }
+
+    /// The policy table and the sort switch are two settings: neither call undoes the other,
+    /// in either order.
+    #[test]
+    fn ranking_settings_do_not_depend_on_call_order() {
+        let table = PolicyTable::prefer_ipv4();
+        let orders = [
+            Builder::default()
+                .sort_addresses(false)
+                .policy_table(table.clone()),
+            Builder::default()
+                .policy_table(table.clone())
+                .sort_addresses(false),
+        ];
+        for builder in orders {
+            assert!(!builder.config.sort_addresses);
+            assert_eq!(*builder.config.policy_table, table);
+            assert_eq!(builder.config.ranking(), crate::plan::Ranking::InputOrder);
+        }
+        let on = Builder::default()
+            .sort_addresses(false)
+            .policy_table(table.clone())
+            .sort_addresses(true);
+        assert_eq!(
+            on.config.ranking(),
+            crate::plan::Ranking::Rfc6724(Arc::new(table))
+        );
+    }
+}
