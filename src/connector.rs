@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use crate::config::Config;
 use crate::dial::TcpDial;
 use crate::error::ConnectError;
+use crate::handshake::{Handshake, Raced};
 use crate::history::History;
 use crate::race::{Planned, Race};
 use crate::report::Report;
@@ -78,10 +79,18 @@ impl Connector {
     /// A race over real sockets with this connector's settings and history; it starts when
     /// first polled.
     fn race(&self, targets: Vec<crate::Target>) -> Race<TcpDial> {
-        let dial = TcpDial {
+        Race::new(
+            self.dial(),
+            self.config.clone(),
+            targets,
+            self.history.clone(),
+        )
+    }
+
+    fn dial(&self) -> TcpDial {
+        TcpDial {
             options: self.config.socket.clone(),
-        };
-        Race::new(dial, self.config.clone(), targets, self.history.clone())
+        }
     }
 
     pub(crate) fn from_config(config: Config) -> Connector {
@@ -106,6 +115,44 @@ impl Connector {
         let span = tracing::debug_span!("connect_by_list::connect");
         let state = match targets.into_targets() {
             Ok(targets) => State::Racing(Box::new(self.race(targets))),
+            Err(invalid) => State::Invalid(invalid),
+        };
+        Connecting { state, span }
+    }
+
+    /// Connects like [`Connector::connect`], and runs `handshake` on each attempt's stream as
+    /// soon as it connects, inside the race: the first attempt to finish its handshake wins, and
+    /// every other attempt, connected or not, is closed at that moment.
+    ///
+    /// - Staggering goes on while an attempt handshakes: a connected attempt still counts as in
+    ///   flight, and the next one starts on the same schedule (the attempt delay after the last
+    ///   start, or at once when an attempt fails).
+    /// - A failed handshake frees its slot at once, like a refused connect; it is reported as
+    ///   [`Outcome::HandshakeFailed`](crate::Outcome::HandshakeFailed) with its error.
+    /// - The deadline ([`Builder::timeout`](crate::Builder::timeout)) and the per-attempt timeout
+    ///   cover the handshake too.
+    /// - History learns the handshake's winner, with its TCP connect time.
+    /// - Each attempt's [`connected`](crate::Attempt::connected) instant is reported beside its
+    ///   end.
+    ///
+    /// See [`Handshake`] for an example.
+    pub fn connect_with<H: Handshake>(
+        &self,
+        targets: impl IntoTargets,
+        handshake: H,
+    ) -> Connecting<H::Output> {
+        let span = tracing::debug_span!("connect_by_list::connect");
+        let state = match targets.into_targets() {
+            Ok(targets) => {
+                let race = Race::with_handshake(
+                    self.dial(),
+                    Raced(handshake),
+                    self.config.clone(),
+                    targets,
+                    self.history.clone(),
+                );
+                State::Racing(Box::new(race))
+            }
             Err(invalid) => State::Invalid(invalid),
         };
         Connecting { state, span }
@@ -146,25 +193,72 @@ impl Connecting {
     }
 }
 
-enum State {
+enum State<S> {
     /// Answers its first poll with this error.
     Invalid(crate::target::InvalidTarget),
-    Racing(Box<Race<TcpDial>>),
+    Racing(Box<dyn RaceTo<S>>),
     /// It has answered; every further poll answers
     /// [`ErrorKind::PolledAfterCompletion`](crate::ErrorKind::PolledAfterCompletion).
     Done,
 }
 
-/// The future of [`Connector::connect`]: a [`Connection`] or a [`ConnectError`].
+/// A race that ends in a [`Connection`]: plain TCP, or through a handshake.
+trait RaceTo<S>: Send + std::fmt::Debug {
+    fn poll_connection(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Connection<S>, ConnectError>>;
+}
+
+impl RaceTo<TcpStream> for Race<TcpDial> {
+    fn poll_connection(&mut self, cx: &mut Context<'_>) -> Poll<Result<Connection, ConnectError>> {
+        self.poll_race(cx).map(|result| {
+            result.map(|won| Connection {
+                stream: won.stream,
+                local: OnceLock::new(),
+                read_local: TcpStream::local_addr,
+                peer: won.pair.remote,
+                report: OnceLock::new(),
+                raw_report: Mutex::new(Some(won.report)),
+            })
+        })
+    }
+}
+
+impl<H: Handshake> RaceTo<H::Output> for Race<TcpDial, Raced<H>> {
+    fn poll_connection(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Connection<H::Output>, ConnectError>> {
+        self.poll_race(cx).map(|result| {
+            result.map(|won| {
+                let (stream, local) = won.stream;
+                Connection {
+                    stream,
+                    // Read before the handshake took the stream.
+                    local: OnceLock::from(local.map_err(|error| error.kind())),
+                    read_local: |_| Err(io::Error::other("read before the handshake")),
+                    peer: won.pair.remote,
+                    report: OnceLock::new(),
+                    raw_report: Mutex::new(Some(won.report)),
+                }
+            })
+        })
+    }
+}
+
+/// The future of [`Connector::connect`] (a [`Connection`] of a [`TcpStream`]) and of
+/// [`Connector::connect_with`] (a `Connection` of what the handshake made), or a
+/// [`ConnectError`].
 ///
 /// `Send` and `Unpin`. Dropping it closes every socket it opened.
 #[must_use = "futures do nothing unless polled"]
-pub struct Connecting {
-    state: State,
+pub struct Connecting<S = TcpStream> {
+    state: State<S>,
     span: tracing::Span,
 }
 
-impl std::fmt::Debug for Connecting {
+impl<S> std::fmt::Debug for Connecting<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.state {
             State::Invalid(error) => f.debug_tuple("Connecting").field(error).finish(),
@@ -174,8 +268,8 @@ impl std::fmt::Debug for Connecting {
     }
 }
 
-impl Future for Connecting {
-    type Output = Result<Connection, ConnectError>;
+impl<S> Future for Connecting<S> {
+    type Output = Result<Connection<S>, ConnectError>;
 
     /// Polled again after it answered, it opens nothing and answers
     /// [`ErrorKind::PolledAfterCompletion`](crate::ErrorKind::PolledAfterCompletion) every time
@@ -187,15 +281,7 @@ impl Future for Connecting {
             State::Invalid(invalid) => {
                 Poll::Ready(Err(ConnectError::from_invalid_target(invalid.clone())))
             }
-            State::Racing(race) => race.poll_race(cx).map(|result| {
-                result.map(|won| Connection {
-                    stream: won.stream,
-                    local: OnceLock::new(),
-                    peer: won.pair.remote,
-                    report: OnceLock::new(),
-                    raw_report: Mutex::new(Some(won.report)),
-                })
-            }),
+            State::Racing(race) => race.poll_connection(cx),
             State::Done => Poll::Ready(Err(ConnectError::new(
                 crate::ErrorKind::PolledAfterCompletion,
                 Report::default(),
@@ -209,29 +295,34 @@ impl Future for Connecting {
     }
 }
 
-impl futures_util::future::FusedFuture for Connecting {
+impl<S> futures_util::future::FusedFuture for Connecting<S> {
     fn is_terminated(&self) -> bool {
         matches!(self.state, State::Done)
     }
 }
 
-/// A connected stream with its addresses and the report of the race that made it.
+/// A connected stream with its addresses and the report of the race that made it: a
+/// [`TcpStream`] from [`Connector::connect`], or what the handshake made (a TLS stream, say)
+/// from [`Connector::connect_with`].
 ///
-/// The local address (with the port the kernel chose, bound or not) is read from the socket (one
-/// system call) the first time [`local_addr`](Connection::local_addr),
-/// [`report`](Connection::report) or [`into_parts`](Connection::into_parts) asks for it, not on
-/// every connect.
-pub struct Connection {
-    stream: TcpStream,
+/// The local address (with the port the kernel chose, bound or not) of a plain TCP connection
+/// is read from the socket (one system call) the first time
+/// [`local_addr`](Connection::local_addr), [`report`](Connection::report) or
+/// [`into_parts`](Connection::into_parts) asks for it, not on every connect; a handshake's is
+/// read before the handshake starts.
+pub struct Connection<S = TcpStream> {
+    stream: S,
     /// The local address, once read (or the error reading it gave).
     local: OnceLock<Result<SocketAddr, io::ErrorKind>>,
+    /// Reads it from the stream, when first asked.
+    read_local: fn(&S) -> io::Result<SocketAddr>,
     peer: SocketAddr,
     /// The report with the winner's local address in it, made on first ask from `raw_report`.
     report: OnceLock<Report>,
     raw_report: Mutex<Option<Report>>,
 }
 
-impl std::fmt::Debug for Connection {
+impl<S: std::fmt::Debug> std::fmt::Debug for Connection<S> {
     /// Shows what is known without asking the socket: the local address and the winner's in the
     /// report appear once something has read them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -248,7 +339,7 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-impl Connection {
+impl<S> Connection<S> {
     /// The remote address connected to.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
@@ -260,7 +351,7 @@ impl Connection {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         let local = self
             .local
-            .get_or_init(|| self.stream.local_addr().map_err(|error| error.kind()));
+            .get_or_init(|| (self.read_local)(&self.stream).map_err(|error| error.kind()));
         local.map_err(|kind| io::Error::new(kind, "could not read the connection's local address"))
     }
 
@@ -294,22 +385,22 @@ impl Connection {
     }
 
     /// The stream.
-    pub fn stream(&self) -> &TcpStream {
+    pub fn stream(&self) -> &S {
         &self.stream
     }
 
     /// The stream, mutably.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
     /// Takes the stream, dropping the report.
-    pub fn into_stream(self) -> TcpStream {
+    pub fn into_stream(self) -> S {
         self.stream
     }
 
     /// Takes the stream and the report.
-    pub fn into_parts(mut self) -> (TcpStream, Report) {
+    pub fn into_parts(mut self) -> (S, Report) {
         let report = match self.report.take() {
             Some(report) => report,
             None => {
@@ -326,7 +417,7 @@ impl Connection {
 }
 
 /// Reads from the stream, so a `Connection` can be used without [`Connection::into_stream`].
-impl AsyncRead for Connection {
+impl<S: AsyncRead + Unpin> AsyncRead for Connection<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -337,7 +428,7 @@ impl AsyncRead for Connection {
 }
 
 /// Writes to the stream, so a `Connection` can be used without [`Connection::into_stream`].
-impl AsyncWrite for Connection {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Connection<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

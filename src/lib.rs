@@ -88,6 +88,7 @@ mod connector;
 mod dial;
 mod error;
 mod filter;
+mod handshake;
 #[cfg(feature = "hickory")]
 mod hickory;
 mod history;
@@ -104,6 +105,8 @@ mod resolve;
 #[cfg(feature = "hyper")]
 mod service;
 mod target;
+#[cfg(feature = "rustls")]
+mod tls;
 
 #[doc(hidden)]
 #[path = "bench_support.rs"]
@@ -114,6 +117,7 @@ pub use config::ConfigError;
 pub use connector::{connect, Connecting, Connection, Connector};
 pub use error::{ConnectError, ErrorKind};
 pub use filter::{AddressFilter, Denied, InvalidPrefix, IpPrefix};
+pub use handshake::{Handshake, Peer};
 #[cfg(feature = "hickory")]
 pub use hickory::HickoryResolver;
 pub use race::{Planned, PlannedAttempt};
@@ -127,3 +131,7 @@ pub use resolve::{Family, Resolve, Resolving, SystemResolver};
 #[cfg(feature = "hyper")]
 pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
 pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};
+#[cfg(feature = "rustls")]
+pub use tls::{TlsConnecting, TlsHandshake};
+#[cfg(feature = "rustls")]
+pub use tokio_rustls::rustls;

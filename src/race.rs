@@ -23,6 +23,7 @@ use tokio::time::{Instant, Sleep};
 use crate::config::Config;
 use crate::dial::Dial;
 use crate::error::{ConnectError, ErrorKind};
+use crate::handshake::Peer;
 use crate::history::{self, History, Lesson};
 use crate::plan::{Candidate, Pair, Pairing, Plan};
 use crate::report::{
@@ -48,8 +49,8 @@ pub(crate) trait Handshake<S> {
     /// The handshake in flight; dropping it must close the stream. `Unpin`, like a dial.
     type Future: Future<Output = io::Result<Self::Output>> + Send + Unpin + 'static;
 
-    /// Starts the handshake on a stream that has just connected for `pair`.
-    fn handshake(&self, stream: S, pair: Pair) -> Self::Future;
+    /// Starts the handshake on a stream that has just connected to `peer`.
+    fn handshake(&self, stream: S, peer: Peer) -> Self::Future;
 }
 
 /// No handshake: the connected stream wins as it is, in the poll that saw it connect.
@@ -60,7 +61,7 @@ impl<S: Send + 'static> Handshake<S> for NoHandshake {
     type Output = S;
     type Future = std::future::Ready<io::Result<S>>;
 
-    fn handshake(&self, stream: S, _: Pair) -> Self::Future {
+    fn handshake(&self, stream: S, _: Peer) -> Self::Future {
         std::future::ready(Ok(stream))
     }
 }
@@ -497,11 +498,12 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                     };
                     let record = &mut self.ledger.attempts[attempt.index];
                     record.connected = Some(connected_at);
-                    let pair = Pair {
+                    let peer = Peer {
+                        host: record.host.clone(),
                         local: record.local,
                         remote: record.remote,
                     };
-                    attempt.phase = Phase::Handshaking(self.handshake.handshake(stream, pair));
+                    attempt.phase = Phase::Handshaking(self.handshake.handshake(stream, peer));
                 }
                 Phase::Handshaking(handshake) => return Pin::new(handshake).poll(cx),
             }

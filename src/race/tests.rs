@@ -1383,3 +1383,270 @@ async fn history_without_its_winner_changes_nothing() {
     );
     assert_eq!(second.report.favoured(), None);
 }
+
+/// What a scripted handshake does once its attempt has connected.
+#[derive(Clone, Copy, Debug)]
+enum Greeting {
+    /// Never finishes (a path-MTU blackhole: the server's big flight never arrives).
+    Hang,
+    /// Fails after this long.
+    Fail(Duration),
+    /// Finishes after this long.
+    Finish(Duration),
+}
+
+/// Handshakes by remote address; the stream is held until the handshake ends, so dropping it
+/// closes the attempt's "socket".
+#[derive(Clone, Debug)]
+struct ScriptedHandshake {
+    scripts: Arc<HashMap<SocketAddr, Greeting>>,
+}
+
+impl ScriptedHandshake {
+    fn new(scripts: &[(&str, Greeting)]) -> ScriptedHandshake {
+        let scripts = scripts
+            .iter()
+            .map(|(a, g)| (a.parse().expect("test address"), *g))
+            .collect();
+        ScriptedHandshake {
+            scripts: Arc::new(scripts),
+        }
+    }
+}
+
+impl Handshake<Stream> for ScriptedHandshake {
+    type Output = Stream;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
+
+    fn handshake(&self, stream: Stream, peer: Peer) -> Self::Future {
+        let greeting = self
+            .scripts
+            .get(&peer.remote)
+            .copied()
+            .unwrap_or(Greeting::Hang);
+        Box::pin(async move {
+            match greeting {
+                Greeting::Hang => std::future::pending().await,
+                Greeting::Fail(after) => {
+                    tokio::time::sleep(after).await;
+                    drop(stream);
+                    Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bad certificate",
+                    ))
+                }
+                Greeting::Finish(after) => {
+                    tokio::time::sleep(after).await;
+                    Ok(stream)
+                }
+            }
+        })
+    }
+}
+
+fn handshaking(
+    dial: &ScriptedDial,
+    handshake: ScriptedHandshake,
+    config: Config,
+    targets: impl IntoTargets,
+) -> Race<ScriptedDial, ScriptedHandshake> {
+    let targets = targets.into_targets().expect("valid test targets");
+    Race::with_handshake(dial.clone(), handshake, Arc::new(config), targets, None)
+}
+
+/// (remote, started, connected, ended, outcome) for each attempt, in ms.
+fn phases(report: &Report) -> Vec<(String, u128, Option<u128>, u128, Outcome)> {
+    report
+        .attempts()
+        .iter()
+        .map(|a| {
+            (
+                a.remote().to_string(),
+                a.started().as_millis(),
+                a.connected().map(|c| c.as_millis()),
+                a.ended().as_millis(),
+                a.outcome(),
+            )
+        })
+        .collect()
+}
+
+/// draft-ietf-happy-happyeyeballs-v3: the race includes the security handshake. Attempt 1
+/// connects at 1 ms and its handshake never finishes (a path-MTU blackhole); staggering goes on
+/// while it handshakes, so attempt 2 starts at exactly the attempt delay and wins when its
+/// handshake ends; attempt 1's connected stream is closed at that moment.
+#[tokio::test(start_paused = true)]
+async fn a_handshake_blackhole_loses_to_the_next_attempt() {
+    let dial = ScriptedDial::new(&[
+        ("[2001:db8::1]:443", Script::Connect(MS)),
+        ("192.0.2.1:443", Script::Connect(2 * MS)),
+    ]);
+    let handshake = ScriptedHandshake::new(&[
+        ("[2001:db8::1]:443", Greeting::Hang),
+        ("192.0.2.1:443", Greeting::Finish(3 * MS)),
+    ]);
+    let won = run_with(handshaking(
+        &dial,
+        handshake,
+        config(),
+        ["[2001:db8::1]:443", "192.0.2.1:443"],
+    ))
+    .await
+    .expect("IPv4 finishes its handshake");
+    assert_eq!(
+        phases(&won.report),
+        [
+            ("[2001:db8::1]:443".into(), 0, Some(1), 255, Lost),
+            (
+                "192.0.2.1:443".into(),
+                250,
+                Some(252),
+                255,
+                Outcome::Connected
+            ),
+        ]
+    );
+    assert_eq!(won.stream.remote.to_string(), "192.0.2.1:443");
+    // The blackholed attempt's stream was closed at the win; the winner's is still open.
+    assert_eq!(dial.tally.closed.load(Ordering::SeqCst), 1);
+    drop(won);
+    assert_eq!(dial.tally.closed.load(Ordering::SeqCst), 2);
+}
+
+/// A failed handshake frees its slot at once, like a refused connect, and is reported as such
+/// with its error.
+#[tokio::test(start_paused = true)]
+async fn a_failed_handshake_starts_the_next_attempt_at_once() {
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:443", Script::Connect(MS)),
+        ("192.0.2.2:443", Script::Connect(MS)),
+    ]);
+    let handshake = ScriptedHandshake::new(&[
+        ("192.0.2.1:443", Greeting::Fail(10 * MS)),
+        ("192.0.2.2:443", Greeting::Finish(MS)),
+    ]);
+    let won = run_with(handshaking(
+        &dial,
+        handshake,
+        config(),
+        ["192.0.2.1:443", "192.0.2.2:443"],
+    ))
+    .await
+    .expect("the second finishes");
+    assert_eq!(
+        phases(&won.report),
+        [
+            (
+                "192.0.2.1:443".into(),
+                0,
+                Some(1),
+                11,
+                Outcome::HandshakeFailed
+            ),
+            ("192.0.2.2:443".into(), 11, Some(12), 13, Outcome::Connected),
+        ]
+    );
+    let failed = &won.report.attempts()[0];
+    assert_eq!(
+        failed.error().map(|e| e.to_string()).as_deref(),
+        Some("bad certificate")
+    );
+}
+
+/// The deadline interrupts a handshake in flight: the attempt is cancelled, its stream closed,
+/// and the report keeps its connect instant.
+#[tokio::test(start_paused = true)]
+async fn the_deadline_interrupts_a_handshake() {
+    let dial = ScriptedDial::new(&[("192.0.2.1:443", Script::Connect(MS))]);
+    let mut config = config();
+    config.timeout = Some(100 * MS);
+    let error = run_with(handshaking(
+        &dial,
+        ScriptedHandshake::new(&[]),
+        config,
+        ["192.0.2.1:443"],
+    ))
+    .await
+    .expect_err("the handshake never finishes");
+    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        phases(error.report()),
+        [("192.0.2.1:443".into(), 0, Some(1), 100, Cancelled)]
+    );
+    assert_eq!(dial.tally.closed.load(Ordering::SeqCst), 1);
+}
+
+/// The per-attempt timeout covers the handshake too, and frees the slot.
+#[tokio::test(start_paused = true)]
+async fn the_attempt_timeout_covers_the_handshake() {
+    let dial = ScriptedDial::new(&[
+        ("192.0.2.1:443", Script::Connect(MS)),
+        ("192.0.2.2:443", Script::Connect(MS)),
+    ]);
+    let handshake = ScriptedHandshake::new(&[("192.0.2.2:443", Greeting::Finish(MS))]);
+    let mut config = config();
+    config.attempt_timeout = Some(100 * MS);
+    config.attempt_delay = 200 * MS;
+    let won = run_with(handshaking(
+        &dial,
+        handshake,
+        config,
+        ["192.0.2.1:443", "192.0.2.2:443"],
+    ))
+    .await
+    .expect("the second finishes");
+    assert_eq!(
+        phases(&won.report),
+        [
+            ("192.0.2.1:443".into(), 0, Some(1), 100, Outcome::TimedOut),
+            (
+                "192.0.2.2:443".into(),
+                100,
+                Some(101),
+                102,
+                Outcome::Connected
+            ),
+        ]
+    );
+}
+
+/// History learns the handshake's winner, with its TCP connect time (what the attempt delay
+/// races), not its handshake time: the next connect tries it first with a delay of 100 ms.
+#[tokio::test(start_paused = true)]
+async fn history_learns_the_handshake_winner_with_its_connect_time() {
+    let history = Arc::new(History::new(16, Duration::from_secs(600)));
+    let targets = ["[2001:db8::1]:443", "192.0.2.1:443"];
+    let dial = ScriptedDial::new(&[
+        ("[2001:db8::1]:443", Script::Connect(MS)),
+        ("192.0.2.1:443", Script::Connect(5 * MS)),
+    ]);
+    let handshake = ScriptedHandshake::new(&[("192.0.2.1:443", Greeting::Finish(400 * MS))]);
+    let race = |history: &Arc<History>| {
+        let targets = targets.into_targets().expect("valid test targets");
+        Race::with_handshake(
+            dial.clone(),
+            handshake.clone(),
+            Arc::new(config()),
+            targets,
+            Some(history.clone()),
+        )
+    };
+    let first = run_with(race(&history)).await.expect("IPv4 finishes");
+    assert_eq!(first.report.elapsed(), 655 * MS);
+    let second = run_with(race(&history)).await.expect("IPv4 finishes");
+    // IPv4 first; IPv6 after the learned delay (twice 5 ms, raised to 100 ms), not 250 ms.
+    assert_eq!(
+        phases(&second.report),
+        [
+            ("192.0.2.1:443".into(), 0, Some(5), 405, Outcome::Connected),
+            ("[2001:db8::1]:443".into(), 100, Some(101), 405, Lost),
+        ]
+    );
+    assert_eq!(second.report.favoured(), Some(addr("192.0.2.1:443")));
+}
+
+async fn run_with(
+    mut race: Race<ScriptedDial, ScriptedHandshake>,
+) -> Result<Won<Stream>, ConnectError> {
+    std::future::poll_fn(|cx| race.poll_race(cx)).await
+}

@@ -1,0 +1,112 @@
+//! A handshake raced with the connect: TLS, or any protocol's greeting, run on each attempt's
+//! stream as soon as it connects; the first attempt to finish its handshake wins.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+/// Runs on each attempt's [`TcpStream`] as soon as it connects, inside the race (see
+/// [`Connector::connect_with`](crate::Connector::connect_with)).
+///
+/// An attempt succeeds only when its handshake does, so a path that carries a SYN but not a
+/// certificate (an IPv6 path-MTU blackhole, a middlebox that accepts TCP and then stalls) loses
+/// to one that carries both, as draft-ietf-happy-happyeyeballs-v3 recommends. Every closure
+/// `Fn(TcpStream, Peer) -> impl Future<Output = io::Result<T>>` is one.
+///
+/// ```no_run
+/// use connect_by_list::{Connector, Peer};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio::net::TcpStream;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// // The first server to answer a PING with +PONG wins; the others are closed.
+/// let ping = |mut stream: TcpStream, _peer: Peer| async move {
+///     stream.write_all(b"PING\r\n").await?;
+///     let mut reply = [0; 7];
+///     stream.read_exact(&mut reply).await?;
+///     if &reply != b"+PONG\r\n" {
+///         return Err(std::io::Error::other("not a PONG"));
+///     }
+///     Ok(stream)
+/// };
+/// let connection = Connector::new()
+///     .connect_with(["cache1.example:6379", "cache2.example:6379"], ping)
+///     .await?;
+/// println!("{} answered first", connection.peer_addr());
+/// # Ok(())
+/// # }
+/// ```
+pub trait Handshake: Send + Sync + 'static {
+    /// What a finished handshake yields (a TLS stream, say).
+    type Output: Send + 'static;
+    /// The handshake in flight; dropped (closing its stream) when another attempt wins or the
+    /// deadline passes.
+    type Future: Future<Output = io::Result<Self::Output>> + Send + 'static;
+
+    /// Starts the handshake on a stream that has just connected to `peer`.
+    fn handshake(&self, stream: TcpStream, peer: Peer) -> Self::Future;
+}
+
+impl<F, Fut, T> Handshake for F
+where
+    F: Fn(TcpStream, Peer) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = io::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+    type Future = Fut;
+
+    fn handshake(&self, stream: TcpStream, peer: Peer) -> Fut {
+        self(stream, peer)
+    }
+}
+
+/// Who an attempt connected to: what a handshake may need to know (the host name for TLS's
+/// server name, say).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub(crate) host: Option<Arc<str>>,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) remote: SocketAddr,
+}
+
+impl Peer {
+    /// The host name the address came from, or `None` for an IP literal.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// The local address the attempt was bound to, or `None` when the kernel chose.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    /// The remote address connected to.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+}
+
+/// What the race gets from a user's handshake: its output and the stream's local address, read
+/// before the handshake took the stream (a TLS stream cannot be asked later).
+pub(crate) type Handshaken<T> = (T, io::Result<SocketAddr>);
+
+/// A user's [`Handshake`] as the race runs it: boxed, so that the race keeps its attempts in a
+/// plain `Vec` of `Unpin` futures.
+#[derive(Debug)]
+pub(crate) struct Raced<H>(pub(crate) H);
+
+impl<H: Handshake> crate::race::Handshake<TcpStream> for Raced<H> {
+    type Output = Handshaken<H::Output>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Output>> + Send>>;
+
+    fn handshake(&self, stream: TcpStream, peer: Peer) -> Self::Future {
+        let local = stream.local_addr();
+        let handshake = self.0.handshake(stream, peer);
+        Box::pin(async move { handshake.await.map(|output| (output, local)) })
+    }
+}
