@@ -181,11 +181,11 @@ impl Connector {
     }
 }
 
-impl Connecting {
+impl<S> Connecting<S> {
     /// A connect that fails, when polled, with this invalid target (for targets that are
     /// found invalid before there is a list, as a URI's).
     #[cfg(feature = "hyper")]
-    pub(crate) fn invalid(invalid: crate::target::InvalidTarget) -> Connecting {
+    pub(crate) fn invalid(invalid: crate::target::InvalidTarget) -> Connecting<S> {
         Connecting {
             state: State::Invalid(invalid),
             span: tracing::Span::none(),
@@ -397,6 +397,24 @@ impl<S> Connection<S> {
     /// Takes the stream, dropping the report.
     pub fn into_stream(self) -> S {
         self.stream
+    }
+
+    /// The same connection around another stream (a wrapper of this one, say).
+    pub fn map_stream<T>(self, wrap: impl FnOnce(S) -> T) -> Connection<T> {
+        // A lazily read local address is read now: the new stream cannot be asked.
+        let local = self.local_addr().map_err(|error| error.kind());
+        let raw = self
+            .raw_report
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        Connection {
+            stream: wrap(self.stream),
+            local: OnceLock::from(local),
+            read_local: |_| Err(io::Error::other("read when the stream was wrapped")),
+            peer: self.peer,
+            report: self.report,
+            raw_report: Mutex::new(raw),
+        }
     }
 
     /// Takes the stream and the report.

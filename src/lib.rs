@@ -92,6 +92,8 @@ mod handshake;
 #[cfg(feature = "hickory")]
 mod hickory;
 mod history;
+#[cfg(all(feature = "hyper", feature = "rustls"))]
+mod https;
 mod local;
 mod plan;
 mod prefix;
@@ -120,6 +122,8 @@ pub use filter::{AddressFilter, Denied, InvalidPrefix, IpPrefix};
 pub use handshake::{Handshake, Peer};
 #[cfg(feature = "hickory")]
 pub use hickory::HickoryResolver;
+#[cfg(all(feature = "hyper", feature = "rustls"))]
+pub use https::{HttpsConnecting, HttpsConnector, MaybeTls};
 pub use race::{Planned, PlannedAttempt};
 pub use rank::{InvalidPolicy, Policy, PolicyTable};
 pub use report::{

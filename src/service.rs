@@ -197,7 +197,7 @@ impl Service<Uri> for Connector {
     }
 }
 
-fn connect_uri(connector: &Connector, uri: &Uri, any_scheme: bool) -> UriConnecting {
+pub(crate) fn connect_uri(connector: &Connector, uri: &Uri, any_scheme: bool) -> UriConnecting {
     let connecting = match target_of(uri, any_scheme) {
         Ok(target) => connector.connect(target),
         Err(invalid) => Connecting::invalid(invalid),
@@ -206,7 +206,7 @@ fn connect_uri(connector: &Connector, uri: &Uri, any_scheme: bool) -> UriConnect
 }
 
 /// The target a URI names: its host, and its port or its scheme's default.
-fn target_of(uri: &Uri, any_scheme: bool) -> Result<Target, InvalidTarget> {
+pub(crate) fn target_of(uri: &Uri, any_scheme: bool) -> Result<Target, InvalidTarget> {
     let refuse = |reason: String| InvalidTarget::new(format!("{:?}", shown(uri)), reason);
     let host = match uri.host() {
         Some("") => return Err(refuse("URI has an empty host".into())),
@@ -257,7 +257,7 @@ fn target_of(uri: &Uri, any_scheme: bool) -> Result<Target, InvalidTarget> {
 
 /// The URI as errors show it: scheme, host and port. User info, path and query are left out: the
 /// connect does not use them, and they may hold secrets that should not reach logs.
-fn shown(uri: &Uri) -> String {
+pub(crate) fn shown(uri: &Uri) -> String {
     let mut text = String::new();
     if let Some(scheme) = uri.scheme_str() {
         text.push_str(scheme);
@@ -345,19 +345,22 @@ impl ConnectInfo {
     }
 }
 
-/// A connected TCP stream for hyper: what `Service<Uri>` on a [`Connector`] gives.
+/// A connected stream for hyper: what `Service<Uri>` on a [`Connector`] gives (a
+/// [`TcpStream`]), or on an `HttpsConnector` (TCP or TLS, by the URI's scheme).
 ///
 /// It implements hyper's `Read` and `Write` (and Tokio's `AsyncRead` and `AsyncWrite`, for use
 /// outside hyper), and hyper-util's `Connection`, whose `Connected` carries a [`ConnectInfo`] as
-/// its extra.
+/// its extra, and says whether TLS negotiated HTTP/2.
 #[derive(Debug)]
-pub struct HttpStream {
-    io: TokioIo<TcpStream>,
+pub struct HttpStream<S = TcpStream> {
+    io: TokioIo<S>,
     info: ConnectInfo,
+    negotiated_h2: bool,
 }
 
-impl HttpStream {
-    fn new(connection: Connection) -> HttpStream {
+impl<S> HttpStream<S> {
+    /// A stream for hyper from a won race; `negotiated_h2` when TLS chose `h2` by ALPN.
+    pub(crate) fn from_connection(connection: Connection<S>, negotiated_h2: bool) -> Self {
         let remote = connection.peer_addr();
         // hyper's `Connected` wants an address; a connected socket always has one, and should the
         // system not tell, `ConnectInfo::local_addr` documents the unspecified one it shows.
@@ -372,6 +375,7 @@ impl HttpStream {
                 remote,
                 report: Arc::new(report),
             },
+            negotiated_h2,
         }
     }
 
@@ -380,24 +384,35 @@ impl HttpStream {
         &self.info
     }
 
-    /// The TCP stream.
-    pub fn get_ref(&self) -> &TcpStream {
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
         self.io.inner()
     }
 
-    /// Takes the TCP stream, dropping the report.
-    pub fn into_inner(self) -> TcpStream {
+    /// Takes the stream, dropping the report.
+    pub fn into_inner(self) -> S {
         self.io.into_inner()
     }
 }
 
-impl HyperConnection for HttpStream {
-    fn connected(&self) -> Connected {
-        Connected::new().extra(self.info.clone())
+impl HttpStream {
+    fn new(connection: Connection) -> HttpStream {
+        HttpStream::from_connection(connection, false)
     }
 }
 
-impl Read for HttpStream {
+impl<S> HyperConnection for HttpStream<S> {
+    fn connected(&self) -> Connected {
+        let connected = Connected::new().extra(self.info.clone());
+        if self.negotiated_h2 {
+            connected.negotiated_h2()
+        } else {
+            connected
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Read for HttpStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -407,7 +422,7 @@ impl Read for HttpStream {
     }
 }
 
-impl Write for HttpStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> Write for HttpStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -437,7 +452,7 @@ impl Write for HttpStream {
     }
 }
 
-impl AsyncRead for HttpStream {
+impl<S: AsyncRead + Unpin> AsyncRead for HttpStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -447,7 +462,7 @@ impl AsyncRead for HttpStream {
     }
 }
 
-impl AsyncWrite for HttpStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for HttpStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

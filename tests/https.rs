@@ -1,0 +1,197 @@
+//! hyper-util's client over `HttpsConnector`, against local HTTPS servers: the TLS handshake is
+//! raced (a server that accepts TCP and stalls loses to one that finishes TLS), ALPN picks
+//! HTTP/1.1 or HTTP/2, and every response carries the race's report.
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use connect_by_list::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use connect_by_list::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use connect_by_list::{ConnectInfo, Connector, ErrorKind, HttpsConnector, Outcome};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+mod support;
+use support::names::Names;
+
+fn provider() -> Arc<connect_by_list::rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A certificate for `app.test`; the server offers `server_alpn`, the client `h2, http/1.1`.
+fn configs(server_alpn: &[&[u8]]) -> (ServerConfig, ClientConfig) {
+    let certified = rcgen::generate_simple_self_signed(vec!["app.test".to_string()]).unwrap();
+    let cert: CertificateDer<'static> = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let mut server = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    server.alpn_protocols = server_alpn.iter().map(|p| p.to_vec()).collect();
+    let mut roots = RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let mut client = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    (server, client)
+}
+
+async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
+}
+
+/// An HTTPS server on `at` speaking HTTP/2 when ALPN chose `h2`, else HTTP/1.1.
+async fn https_server(config: ServerConfig, at: &str) -> SocketAddr {
+    let listener = TcpListener::bind(at).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = TokioIo::new(stream);
+                let service = hyper::service::service_fn(hello);
+                if h2 {
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(io, service)
+                        .await;
+                } else {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Accepts TCP on `at` and then says nothing, holding every connection open.
+async fn stalling_server(at: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind(at).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// A client whose resolver answers `app.test` with the addresses of `addrs`, tried in order.
+fn client(addrs: &[SocketAddr], tls: ClientConfig) -> Client<HttpsConnector, Empty<Bytes>> {
+    let ips: Vec<std::net::IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+    let connector = Connector::builder()
+        .resolver(Names::one("app.test", &ips))
+        .sort_addresses(false)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    Client::builder(TokioExecutor::new()).build(HttpsConnector::new(connector, Arc::new(tls)))
+}
+
+async fn get(
+    client: &Client<HttpsConnector, Empty<Bytes>>,
+    uri: &str,
+) -> (Version, ConnectInfo, Bytes) {
+    let response = client.get(uri.parse().unwrap()).await.unwrap();
+    let version = response.version();
+    let info = response.extensions().get::<ConnectInfo>().unwrap().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (version, info, body)
+}
+
+/// ALPN: a server offering only HTTP/1.1 gets HTTP/1.1; one offering `h2` gets HTTP/2, and
+/// hyper is told (`negotiated_h2`).
+#[tokio::test]
+async fn alpn_chooses_http1_or_http2() {
+    for (alpn, want) in [
+        (&[&b"http/1.1"[..]][..], Version::HTTP_11),
+        (&[&b"h2"[..], &b"http/1.1"[..]][..], Version::HTTP_2),
+    ] {
+        let (server, tls) = configs(alpn);
+        let addr = https_server(server, "127.0.0.1:0").await;
+        let client = client(&[addr], tls);
+        let uri = format!("https://app.test:{}/", addr.port());
+        let (version, info, body) = get(&client, &uri).await;
+        assert_eq!(version, want);
+        assert_eq!(&body[..], b"hello");
+        assert_eq!(info.remote_addr(), addr);
+        let winner = info.report().winner().unwrap();
+        assert!(winner.connected().unwrap() <= winner.ended());
+    }
+}
+
+/// A server that accepts TCP and stalls TLS (127.0.0.1) loses to the next address (127.0.0.2,
+/// same port) after one attempt delay, and the request gets its answer; the failure this guards
+/// against waits out the 10 s deadline (the bound is 2 s).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_stalled_tls_server_is_raced_past() {
+    let (server, tls) = configs(&[b"http/1.1"]);
+    let live = https_server(server, "127.0.0.2:0").await;
+    let stalled = stalling_server(SocketAddr::from(([127, 0, 0, 1], live.port()))).await;
+    let client = client(&[stalled, live], tls);
+    let started = std::time::Instant::now();
+    let (_, info, body) = get(&client, &format!("https://app.test:{}/", live.port())).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(&body[..], b"hello");
+    assert_eq!(info.remote_addr(), live);
+    let attempts = info.report().attempts();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].remote(), stalled);
+    assert_eq!(attempts[0].outcome(), Outcome::Lost);
+    assert!(attempts[0].connected().is_some(), "its TCP connected");
+    assert_eq!(attempts[1].outcome(), Outcome::Connected);
+    assert!(attempts[1].started() >= Duration::from_millis(250));
+}
+
+/// `http` URIs go over plain TCP, unless the connector is `https_only`.
+#[tokio::test]
+async fn http_uris_are_plain_unless_https_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(hello))
+                    .await;
+            });
+        }
+    });
+    let (_, tls) = configs(&[b"http/1.1"]);
+    let plain = client(&[addr], tls.clone());
+    let (version, _, body) = get(&plain, &format!("http://app.test:{}/", addr.port())).await;
+    assert_eq!((version, &body[..]), (Version::HTTP_11, &b"hello"[..]));
+
+    let strict = HttpsConnector::new(Connector::new(), Arc::new(tls)).https_only(true);
+    let mut service = strict;
+    let error =
+        tower_service::Service::call(&mut service, format!("http://{addr}/").parse().unwrap())
+            .await
+            .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+    assert!(error.to_string().contains("https_only"), "{error}");
+}
