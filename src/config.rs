@@ -18,6 +18,10 @@ pub(crate) const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 /// Longer waits than this are almost surely a unit mistake, and keep deadline sums far from
 /// overflowing `Instant`.
 pub(crate) const MAX_DELAY: Duration = Duration::from_secs(3600);
+/// Leaves most of Tokio's blocking pool (512 threads by default) to the application.
+pub(crate) const DEFAULT_CONCURRENT_LOOKUPS: usize = 64;
+/// getaddrinfo gives no TTL; a longer cache than this would outlive most DNS records.
+pub(crate) const MAX_DNS_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Linux's limit on an interface name, without the NUL (`IFNAMSIZ - 1`).
 const MAX_INTERFACE_NAME: usize = 15;
 
@@ -32,6 +36,8 @@ pub(crate) struct Config {
     pub(crate) max_attempts: usize,
     pub(crate) max_addresses_per_name: usize,
     pub(crate) resolver: Arc<dyn Resolve>,
+    pub(crate) max_concurrent_lookups: usize,
+    pub(crate) dns_cache_ttl: Option<Duration>,
     pub(crate) ranking: Ranking,
     pub(crate) filter: AddressFilter,
     pub(crate) local_addrs: LocalAddrs,
@@ -67,6 +73,8 @@ impl Default for Config {
             max_attempts: 100,
             max_addresses_per_name: 32,
             resolver: Arc::new(SystemResolver),
+            max_concurrent_lookups: DEFAULT_CONCURRENT_LOOKUPS,
+            dns_cache_ttl: None,
             ranking: Ranking::Rfc6724(PolicyTable::shared_default()),
             filter: AddressFilter::allow_all(),
             local_addrs: LocalAddrs::Kernel,
@@ -177,6 +185,33 @@ impl Builder {
     /// Default is [`SystemResolver`] (`getaddrinfo`).
     pub fn resolver(mut self, resolver: impl Resolve) -> Builder {
         self.config.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// At most this many lookups of a resolver that blocks a thread ([`SystemResolver`], whose
+    /// `getaddrinfo` cannot be cancelled) run at once, per connector and its clones; the others
+    /// wait their turn in order, each connect's deadline still bounding its wait. A lookup that
+    /// an earlier connect started is joined, not repeated, so the bound counts distinct
+    /// (name, family) pairs. A cancellable resolver, such as `HickoryResolver` (feature
+    /// `hickory`), blocks no thread and is not bounded (see [`Resolve::blocks_a_thread`]). At
+    /// least 1.
+    ///
+    /// Default is 64, which leaves most of Tokio's blocking pool (512 threads unless the
+    /// runtime says otherwise) to the application.
+    pub fn max_concurrent_lookups(mut self, max: usize) -> Builder {
+        self.config.max_concurrent_lookups = max;
+        self
+    }
+
+    /// Reuses each successful answer (an empty one included) for this long, per connector and
+    /// its clones, for at most 1,024 (name, family) pairs. `getaddrinfo` gives no TTL, so this
+    /// one applies to every record, and the system may cache already (nscd, systemd-resolved);
+    /// leave it off with `HickoryResolver` (feature `hickory`), which caches each answer
+    /// for its own TTL. More than zero and at most a day.
+    ///
+    /// Default is off: every connect asks the resolver (joining a lookup already out).
+    pub fn dns_cache_ttl(mut self, ttl: Duration) -> Builder {
+        self.config.dns_cache_ttl = Some(ttl);
         self
     }
 
@@ -364,11 +399,40 @@ impl Builder {
     /// Checks every setting and makes the connector.
     pub fn build(self) -> Result<Connector, ConfigError> {
         self.config.validate()?;
+        self.config.validate_lookups()?;
         Ok(Connector::from_config(self.config))
     }
 }
 
 impl Config {
+    /// The settings of [`crate::lookups`].
+    fn validate_lookups(&self) -> Result<(), ConfigError> {
+        let max = self.max_concurrent_lookups;
+        if max == 0 {
+            return Err(ConfigError::new(
+                "max_concurrent_lookups",
+                "must be at least 1",
+            ));
+        }
+        if max > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(
+                "max_concurrent_lookups",
+                format!("{max} is more than a semaphore can count"),
+            ));
+        }
+        match self.dns_cache_ttl {
+            Some(Duration::ZERO) => Err(ConfigError::new(
+                "dns_cache_ttl",
+                "must be more than zero (leave it unset for no cache)",
+            )),
+            Some(ttl) if ttl > MAX_DNS_CACHE_TTL => Err(ConfigError::new(
+                "dns_cache_ttl",
+                format!("{ttl:?} is over the one-day limit"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let ms = |d: Duration| crate::report::Millis(d).to_string();
         if self.attempt_delay < MIN_ATTEMPT_DELAY {
@@ -518,6 +582,11 @@ mod tests {
     #[test]
     fn defaults_build() {
         assert!(Builder::default().build().is_ok());
+        assert!(Builder::default()
+            .max_concurrent_lookups(1)
+            .dns_cache_ttl(MAX_DNS_CACHE_TTL)
+            .build()
+            .is_ok());
     }
 
     /// RFC 8305 §5: the attempt delay is never under 10 ms.
@@ -579,6 +648,31 @@ mod tests {
             (
                 Builder::default().history_ttl(Duration::ZERO),
                 "history_ttl",
+            ),
+        ];
+        for (builder, setting) in cases {
+            assert_eq!(refused(builder).setting(), setting);
+        }
+    }
+
+    #[test]
+    fn lookup_settings_are_bounded() {
+        let cases: Vec<(Builder, &str)> = vec![
+            (
+                Builder::default().max_concurrent_lookups(0),
+                "max_concurrent_lookups",
+            ),
+            (
+                Builder::default().max_concurrent_lookups(usize::MAX),
+                "max_concurrent_lookups",
+            ),
+            (
+                Builder::default().dns_cache_ttl(Duration::ZERO),
+                "dns_cache_ttl",
+            ),
+            (
+                Builder::default().dns_cache_ttl(MAX_DNS_CACHE_TTL + Duration::from_secs(1)),
+                "dns_cache_ttl",
             ),
         ];
         for (builder, setting) in cases {

@@ -91,6 +91,7 @@ mod filter;
 mod hickory;
 mod history;
 mod local;
+mod lookups;
 mod plan;
 mod race;
 mod rank;
