@@ -294,8 +294,22 @@ async fn repeat(connector: &Connector, options: &Options, runs: u32) -> ExitCode
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("connect: cannot start the Tokio runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let status = runtime.block_on(run());
+    // Exit now: a system-resolver lookup still out (an AAAA query nobody answers) holds a
+    // blocking thread that dropping the runtime would wait for, for up to 20 s.
+    runtime.shutdown_background();
+    status
+}
+
+async fn run() -> ExitCode {
     let options = match parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {

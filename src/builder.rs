@@ -117,6 +117,35 @@ impl Builder {
         self
     }
 
+    /// At most this many lookups of a resolver that blocks a thread ([`SystemResolver`], whose
+    /// `getaddrinfo` cannot be cancelled) run at once, per connector and its clones; the others
+    /// wait their turn in order, each connect's deadline still bounding its wait. A lookup that
+    /// an earlier connect started is joined, not repeated, so the bound counts distinct
+    /// (name, family) pairs. A cancellable resolver, such as `HickoryResolver` (feature
+    /// `hickory`), blocks no thread and is not bounded (see [`Resolve::blocks_a_thread`]). At
+    /// least 1.
+    ///
+    /// Default is 64, which leaves most of Tokio's blocking pool (512 threads unless the
+    /// runtime says otherwise) to the application.
+    ///
+    /// [`SystemResolver`]: crate::SystemResolver
+    pub fn max_concurrent_lookups(mut self, max: usize) -> Builder {
+        self.config.max_concurrent_lookups = max;
+        self
+    }
+
+    /// Reuses each successful answer (an empty one included) for this long, per connector and
+    /// its clones, for at most 1,024 (name, family) pairs. `getaddrinfo` gives no TTL, so this
+    /// one applies to every record, and the system may cache already (nscd, systemd-resolved);
+    /// leave it off with `HickoryResolver` (feature `hickory`), which caches each answer
+    /// for its own TTL. More than zero and at most a day.
+    ///
+    /// Default is off: every connect asks the resolver (joining a lookup already out).
+    pub fn dns_cache_ttl(mut self, ttl: Duration) -> Builder {
+        self.config.dns_cache_ttl = Some(ttl);
+        self
+    }
+
     /// The RFC 6724 policy table that orders destinations (and picks among local addresses):
     /// for example [`PolicyTable::prefer_ipv4`], or the updated table of
     /// [`PolicyTable::rfc6724_update`].
@@ -304,6 +333,7 @@ impl Builder {
     /// Checks every setting and makes the connector.
     pub fn build(self) -> Result<Connector, ConfigError> {
         self.config.validate()?;
+        self.config.validate_lookups()?;
         Ok(Connector::from_config(self.config))
     }
 }
@@ -319,6 +349,37 @@ mod tests {
     #[test]
     fn defaults_build() {
         assert!(Builder::default().build().is_ok());
+        assert!(Builder::default()
+            .max_concurrent_lookups(1)
+            .dns_cache_ttl(crate::config::MAX_DNS_CACHE_TTL)
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn lookup_settings_are_bounded() {
+        let max_ttl = crate::config::MAX_DNS_CACHE_TTL;
+        let cases: Vec<(Builder, &str)> = vec![
+            (
+                Builder::default().max_concurrent_lookups(0),
+                "max_concurrent_lookups",
+            ),
+            (
+                Builder::default().max_concurrent_lookups(usize::MAX),
+                "max_concurrent_lookups",
+            ),
+            (
+                Builder::default().dns_cache_ttl(Duration::ZERO),
+                "dns_cache_ttl",
+            ),
+            (
+                Builder::default().dns_cache_ttl(max_ttl + Duration::from_secs(1)),
+                "dns_cache_ttl",
+            ),
+        ];
+        for (builder, setting) in cases {
+            assert_eq!(refused(builder).setting(), setting);
+        }
     }
 
     /// RFC 8305 §5: the attempt delay is never under 10 ms.

@@ -26,6 +26,10 @@ pub(crate) const MAX_ADDRESSES_PER_NAME: usize = 10_000;
 pub(crate) const MAX_KEEPALIVE: Duration = Duration::from_secs(32_767);
 /// The most keepalive probes Linux takes (`MAX_TCP_KEEPCNT`).
 pub(crate) const MAX_KEEPALIVE_RETRIES: u32 = 127;
+/// Leaves most of Tokio's blocking pool (512 threads by default) to the application.
+pub(crate) const DEFAULT_CONCURRENT_LOOKUPS: usize = 64;
+/// getaddrinfo gives no TTL; a longer cache than this would outlive most DNS records.
+pub(crate) const MAX_DNS_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Linux's limit on an interface name, without the NUL (`IFNAMSIZ - 1`).
 const MAX_INTERFACE_NAME: usize = 15;
 
@@ -40,6 +44,8 @@ pub(crate) struct Config {
     pub(crate) max_attempts: usize,
     pub(crate) max_addresses_per_name: usize,
     pub(crate) resolver: Arc<dyn Resolve>,
+    pub(crate) max_concurrent_lookups: usize,
+    pub(crate) dns_cache_ttl: Option<Duration>,
     /// Orders destinations when `sort_addresses` is on, and picks among listed local addresses
     /// whether or not it is.
     pub(crate) policy_table: Arc<PolicyTable>,
@@ -64,6 +70,8 @@ impl Default for Config {
             max_attempts: 100,
             max_addresses_per_name: 32,
             resolver: Arc::new(SystemResolver),
+            max_concurrent_lookups: DEFAULT_CONCURRENT_LOOKUPS,
+            dns_cache_ttl: None,
             policy_table: PolicyTable::shared_default(),
             sort_addresses: true,
             filter: AddressFilter::allow_all(),
@@ -87,6 +95,34 @@ impl Config {
             Ranking::Rfc6724(self.policy_table.clone())
         } else {
             Ranking::InputOrder
+        }
+    }
+
+    /// The settings of [`crate::lookups`].
+    pub(crate) fn validate_lookups(&self) -> Result<(), ConfigError> {
+        let max = self.max_concurrent_lookups;
+        if max == 0 {
+            return Err(ConfigError::new(
+                "max_concurrent_lookups",
+                "must be at least 1",
+            ));
+        }
+        if max > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(
+                "max_concurrent_lookups",
+                format!("{max} is more than a semaphore can count"),
+            ));
+        }
+        match self.dns_cache_ttl {
+            Some(Duration::ZERO) => Err(ConfigError::new(
+                "dns_cache_ttl",
+                "must be more than zero (leave it unset for no cache)",
+            )),
+            Some(ttl) if ttl > MAX_DNS_CACHE_TTL => Err(ConfigError::new(
+                "dns_cache_ttl",
+                format!("{ttl:?} is over the one-day limit"),
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -93,7 +93,9 @@ impl Connector {
         }
     }
 
-    pub(crate) fn from_config(config: Config) -> Connector {
+    pub(crate) fn from_config(mut config: Config) -> Connector {
+        // Shared lookups, the blocking pool and the cache stand in for the resolver.
+        config.resolver = crate::lookups::Lookups::over(&config);
         let history = (config.history_capacity > 0)
             .then(|| Arc::new(History::new(config.history_capacity, config.history_ttl)));
         Connector {

@@ -95,6 +95,7 @@ mod history;
 #[cfg(all(feature = "hyper", feature = "rustls"))]
 mod https;
 mod local;
+mod lookups;
 mod plan;
 mod prefix;
 mod race;

@@ -81,13 +81,27 @@ pub type Resolving = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send
 pub trait Resolve: fmt::Debug + Send + Sync + 'static {
     /// Starts looking up `name`'s addresses of `family`.
     fn resolve(&self, name: &str, family: Family) -> Resolving;
+
+    /// Whether each lookup holds a thread until it ends and cannot be cancelled, as
+    /// `getaddrinfo` does. The connector then runs at most
+    /// [`max_concurrent_lookups`](crate::Builder::max_concurrent_lookups) of them at once, and
+    /// keeps a started lookup joinable by later connects until it answers, even when no connect
+    /// waits for it any more (dropping its future would not stop it). Otherwise a lookup is
+    /// dropped, and so cancelled, when no connect waits for it.
+    ///
+    /// Default is `false`; [`SystemResolver`] says `true`. A resolver that wraps
+    /// [`SystemResolver`] (or another blocking call) should say `true` too.
+    fn blocks_a_thread(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's resolver: `getaddrinfo` once per family, on Tokio's blocking pool.
 ///
 /// It reads `/etc/hosts`, nsswitch and search domains like every other program on the machine.
 /// A lookup cannot be interrupted: when the connect is dropped or times out, the blocking thread
-/// finishes the lookup and its answer is thrown away.
+/// finishes the lookup. A connector shares such a lookup between its connects and bounds how
+/// many run at once ([`Builder::max_concurrent_lookups`](crate::Builder::max_concurrent_lookups)).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemResolver;
 
@@ -101,6 +115,10 @@ impl Resolve for SystemResolver {
                 Err(join) => Err(io::Error::other(format!("resolver thread failed: {join}"))),
             }
         })
+    }
+
+    fn blocks_a_thread(&self) -> bool {
+        true
     }
 }
 

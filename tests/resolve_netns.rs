@@ -19,12 +19,11 @@ mod support;
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use connect_by_list::{Connector, Family, PolicyTable, Resolve, SystemResolver};
-use support::netns::{Fault, Lab};
+use support::netns::{Fault, Lab, NetnsEtc};
 
 /// Set (to `<blackholed port>,<live port>`) only for the re-executed inner test.
 const INNER_ENV: &str = "CBL_RESOLVE_NETNS_INNER";
@@ -40,66 +39,6 @@ const S4: &str = "192.0.2.2";
 const S6: &str = "2001:db8::2";
 /// The connector's default attempt delay, which `Connector::new()` uses.
 const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
-
-/// Where `ip netns exec` looks for per-namespace configuration files.
-const NETNS_ETC: &str = "/etc/netns";
-
-/// `/etc/netns/<ns>/`, removed on drop (also when a test panics).
-struct NetnsEtc {
-    dir: PathBuf,
-    /// Whether `/etc/netns` itself was made here (then removed if empty).
-    made_parent: bool,
-}
-
-impl NetnsEtc {
-    /// Writes `files` (name, contents) into `/etc/netns/<ns>/`.
-    fn new(ns: &str, files: &[(&str, String)]) -> NetnsEtc {
-        reap_stale_etc();
-        let parent = PathBuf::from(NETNS_ETC);
-        let made_parent = !parent.exists();
-        let dir = parent.join(ns);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-        let guard = NetnsEtc { dir, made_parent };
-        for (name, contents) in files {
-            let path = guard.dir.join(name);
-            std::fs::write(&path, contents)
-                .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        }
-        guard
-    }
-}
-
-impl Drop for NetnsEtc {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
-            eprintln!("cleanup {}: {e}", self.dir.display());
-        }
-        if self.made_parent {
-            // Fails harmlessly if another namespace's files are there.
-            let _ = std::fs::remove_dir(NETNS_ETC);
-        }
-    }
-}
-
-/// Removes `/etc/netns/cbl-<pid>-...` left by a test process that was killed.
-fn reap_stale_etc() {
-    let Ok(entries) = std::fs::read_dir(NETNS_ETC) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("cbl-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
 
 /// The machine's nsswitch.conf with the `hosts:` line replaced by `files`
 /// alone, so that the inner process never asks DNS (or anything else).

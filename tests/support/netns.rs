@@ -61,6 +61,7 @@ use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -739,5 +740,134 @@ fn reap_stale() {
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let _ = ip(&["netns", "del", &name]);
         }
+    }
+}
+
+/// Where `ip netns exec` looks for per-namespace configuration files.
+const NETNS_ETC: &str = "/etc/netns";
+
+/// `/etc/netns/<ns>/`, removed on drop (also when a test panics). `ip netns exec NS cmd`
+/// bind-mounts each of its files over its namesake in `/etc` for `cmd`; a thread moved into a
+/// namespace with `setns` (as [`Host::spawn`]) does not see them, so a test that needs them
+/// (a namespace's own `resolv.conf`, `hosts` or `nsswitch.conf`) re-executes itself with
+/// [`run_in`].
+#[derive(Debug)]
+pub struct NetnsEtc {
+    dir: PathBuf,
+    /// Whether `/etc/netns` itself was made here (then removed if empty).
+    made_parent: bool,
+}
+
+impl NetnsEtc {
+    /// Writes `files` (name, contents) into `/etc/netns/<ns>/`.
+    pub fn new(ns: &str, files: &[(&str, String)]) -> NetnsEtc {
+        reap_stale_etc();
+        let parent = PathBuf::from(NETNS_ETC);
+        let made_parent = !parent.exists();
+        let dir = parent.join(ns);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let guard = NetnsEtc { dir, made_parent };
+        for (name, contents) in files {
+            let path = guard.dir.join(name);
+            std::fs::write(&path, contents)
+                .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        }
+        guard
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            eprintln!("cleanup {}: {e}", self.dir.display());
+        }
+        if self.made_parent {
+            // Fails harmlessly if another namespace's files are there.
+            let _ = std::fs::remove_dir(NETNS_ETC);
+        }
+    }
+}
+
+/// Removes `/etc/netns/cbl-<pid>-...` left by a test process that was killed.
+fn reap_stale_etc() {
+    let Ok(entries) = std::fs::read_dir(NETNS_ETC) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("cbl-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// What [`run_in`] saw of a program run in a namespace.
+#[derive(Debug)]
+pub struct Run {
+    /// `None` when it was still running at the guard and was killed.
+    pub status: Option<std::process::ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+    /// From spawning `ip netns exec` to the program's exit (or kill).
+    pub wall: std::time::Duration,
+}
+
+/// Runs `program args` under `ip netns exec <ns>` (so it sees `/etc/netns/<ns>/`, see
+/// [`NetnsEtc`]) with `envs` added, killing it after `guard`.
+pub fn run_in(
+    ns: &str,
+    program: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, String)],
+    guard: std::time::Duration,
+) -> Run {
+    use std::io::Read as _;
+    use std::time::Instant;
+    let began = Instant::now();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(program)
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ip netns exec");
+    // Drain both pipes on their own threads so a chatty child cannot block.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break Some(status);
+        }
+        if began.elapsed() >= guard {
+            // `ip netns exec` execs the program: this kills the program itself.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let wall = began.elapsed();
+    Run {
+        status,
+        stdout: stdout.join().expect("stdout drained"),
+        stderr: stderr.join().expect("stderr drained"),
+        wall,
     }
 }
