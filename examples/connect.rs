@@ -13,6 +13,14 @@
 //! --repeat N           connect N times with one connector (closing each stream) and print
 //!                      min / median / p99 / max connect time, failures and winning peers
 //! --json               print exactly one JSON object on stdout
+//! --tls                finish a TLS handshake inside the race (needs `--features rustls`):
+//!                      an attempt wins only when its handshake does
+//! --insecure           with --tls: accept any certificate (the handshake itself is still done)
+//! --ca FILE            with --tls: trust the PEM certificates in FILE instead of the bundled
+//!                      web roots
+//! --sni NAME           with --tls: the server name to verify and send (default: each target's
+//!                      host, or its IP address)
+//! --alpn LIST          with --tls: ALPN protocols to offer, comma-separated (e.g. h2,http/1.1)
 //! ```
 //!
 //! Exit status: 0 connected, 1 could not connect, 2 bad arguments or targets.
@@ -26,7 +34,8 @@ use connect_by_list::{AddressFilter, Attempt, ConnectError, Connection, Connecto
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: connect [--timeout MS] [--attempt-delay MS] [--local ADDR|all]... \
-[--deny-private] [--plan | --repeat N] [--json] TARGET...";
+[--deny-private] [--plan | --repeat N] [--json] [--tls [--insecure] [--ca FILE] [--sni NAME] \
+[--alpn LIST]] TARGET...";
 
 #[derive(Debug, Default)]
 struct Options {
@@ -38,6 +47,11 @@ struct Options {
     plan: bool,
     repeat: Option<u32>,
     json: bool,
+    tls: bool,
+    insecure: bool,
+    ca: Option<String>,
+    sni: Option<String>,
+    alpn: Vec<String>,
     targets: Vec<String>,
 }
 
@@ -77,6 +91,19 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
                     .ok_or_else(|| format!("--repeat {value:?}: not a count of 1 or more"))?;
                 options.repeat = Some(runs);
             }
+            "--tls" => options.tls = true,
+            "--insecure" => options.insecure = true,
+            "--ca" => options.ca = Some(args.next().ok_or("--ca needs a PEM file")?),
+            "--sni" => options.sni = Some(args.next().ok_or("--sni needs a server name")?),
+            "--alpn" => {
+                let list = args
+                    .next()
+                    .ok_or("--alpn needs a list such as h2,http/1.1")?;
+                options.alpn = list.split(',').map(str::to_owned).collect();
+                if options.alpn.iter().any(String::is_empty) {
+                    return Err(format!("--alpn {list:?}: an empty protocol name"));
+                }
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             "--" => options.targets.extend(args.by_ref()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
@@ -91,6 +118,16 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     }
     if options.all_locals && !options.locals.is_empty() {
         return Err("--local all and --local ADDR do not go together".to_string());
+    }
+    let tls_detail = options.insecure
+        || options.ca.is_some()
+        || options.sni.is_some()
+        || !options.alpn.is_empty();
+    if tls_detail && !options.tls {
+        return Err("--insecure, --ca, --sni and --alpn go with --tls".to_string());
+    }
+    if options.insecure && options.ca.is_some() {
+        return Err("--insecure and --ca do not go together".to_string());
     }
     Ok(options)
 }
@@ -114,6 +151,175 @@ fn connector(options: &Options) -> Result<Connector, String> {
     builder.build().map_err(|error| error.to_string())
 }
 
+/// A connection (its stream no longer needed) and, with `--tls`, the TLS version and ALPN.
+type Connected = (Connection<()>, Option<Value>);
+
+/// One connect, with the TLS handshake inside the race when `--tls` gave one.
+async fn connect_once(
+    connector: &Connector,
+    options: &Options,
+    tls: Option<&tls::Tls>,
+) -> Result<Connected, ConnectError> {
+    match tls {
+        Some(tls) => tls::connect(connector, &options.targets, tls).await,
+        None => {
+            let connection = connector.connect(&options.targets).await?;
+            Ok((connection.map_stream(drop), None))
+        }
+    }
+}
+
+#[cfg(feature = "rustls")]
+mod tls {
+    use std::sync::Arc;
+
+    use connect_by_list::rustls::client::danger::{
+        HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+    };
+    use connect_by_list::rustls::crypto::{verify_tls12_signature, verify_tls13_signature};
+    use connect_by_list::rustls::pki_types::pem::PemObject;
+    use connect_by_list::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use connect_by_list::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore};
+    use connect_by_list::{ConnectError, Connector, TlsHandshake};
+    use serde_json::json;
+
+    use super::{Connected, Options};
+
+    pub(super) type Tls = TlsHandshake;
+
+    /// The handshake `--tls` asks for (reading `--ca`), or why it cannot be made.
+    pub(super) fn prepare(options: &Options) -> Result<Option<TlsHandshake>, String> {
+        if options.tls {
+            handshake(options).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn handshake(options: &Options) -> Result<TlsHandshake, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|error| error.to_string())?;
+        let mut config = if options.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth()
+        } else {
+            let mut roots = RootCertStore::empty();
+            match &options.ca {
+                Some(file) => {
+                    let certs = CertificateDer::pem_file_iter(file)
+                        .map_err(|error| format!("--ca {file:?}: {error}"))?;
+                    for cert in certs {
+                        let cert = cert.map_err(|error| format!("--ca {file:?}: {error}"))?;
+                        roots
+                            .add(cert)
+                            .map_err(|error| format!("--ca {file:?}: {error}"))?;
+                    }
+                    if roots.is_empty() {
+                        return Err(format!("--ca {file:?}: no certificate in it"));
+                    }
+                }
+                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        config.alpn_protocols = options.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let mut handshake = TlsHandshake::new(Arc::new(config));
+        if let Some(name) = &options.sni {
+            let name = ServerName::try_from(name.clone())
+                .map_err(|error| format!("--sni {name:?}: {error}"))?;
+            handshake = handshake.server_name(name);
+        }
+        Ok(handshake)
+    }
+
+    pub(super) async fn connect(
+        connector: &Connector,
+        targets: &[String],
+        handshake: &TlsHandshake,
+    ) -> Result<Connected, ConnectError> {
+        let connection = connector.connect_with(targets, handshake.clone()).await?;
+        let (_, session) = connection.stream().get_ref();
+        let info = json!({
+            "version": session.protocol_version().map(|v| format!("{v:?}")),
+            "alpn": session.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
+        });
+        Ok((connection.map_stream(drop), Some(info)))
+    }
+
+    /// `--insecure`: any certificate is taken, but the handshake's signatures are still checked.
+    #[derive(Debug)]
+    struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            verify_tls12_signature(message, cert, dss, algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            verify_tls13_signature(message, cert, dss, algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+}
+
+#[cfg(not(feature = "rustls"))]
+mod tls {
+    use connect_by_list::{ConnectError, Connector};
+
+    use super::{Connected, Options};
+
+    /// Without the rustls feature there is no handshake to make.
+    pub(super) type Tls = std::convert::Infallible;
+
+    pub(super) fn prepare(options: &Options) -> Result<Option<Tls>, String> {
+        if options.tls {
+            return Err(
+                "--tls needs the rustls feature: cargo run --features rustls --example connect"
+                    .to_string(),
+            );
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn connect(
+        _: &Connector,
+        _: &[String],
+        never: &Tls,
+    ) -> Result<Connected, ConnectError> {
+        match *never {}
+    }
+}
+
 /// Milliseconds with microsecond precision: a loopback connect takes tens of microseconds.
 fn ms(duration: Duration) -> f64 {
     duration.as_micros() as f64 / 1000.0
@@ -133,23 +339,25 @@ fn attempt_json(attempt: &Attempt) -> Value {
 }
 
 fn report_json(
-    result: &Result<Connection, ConnectError>,
+    result: &Result<Connected, ConnectError>,
     report: &Report,
     elapsed: Duration,
 ) -> Value {
-    let (peer, local, error) = match result {
-        Ok(connection) => (
+    let (peer, local, tls, error) = match result {
+        Ok((connection, tls)) => (
             Some(connection.peer_addr().to_string()),
             connection.local_addr().ok().map(|local| local.to_string()),
+            tls.clone(),
             None,
         ),
-        Err(error) => (None, None, Some(error.to_string())),
+        Err(error) => (None, None, None, Some(error.to_string())),
     };
     json!({
         "ok": result.is_ok(),
         "elapsed_ms": ms(elapsed),
         "peer": peer,
         "local": local,
+        "tls": tls,
         "error": error,
         "attempts": report.attempts().iter().map(attempt_json).collect::<Vec<_>>(),
         "resolve_failures": report.resolve_failures().iter().map(|f| json!({
@@ -240,14 +448,19 @@ async fn show_plan(connector: &Connector, options: &Options) -> ExitCode {
 }
 
 /// `--repeat N`: connect N times in sequence and summarize.
-async fn repeat(connector: &Connector, options: &Options, runs: u32) -> ExitCode {
+async fn repeat(
+    connector: &Connector,
+    options: &Options,
+    tls: Option<&tls::Tls>,
+    runs: u32,
+) -> ExitCode {
     let mut times = Vec::new();
     let mut failed = 0u32;
     let mut peers: BTreeMap<String, u32> = BTreeMap::new();
     for _ in 0..runs {
         let clock = Instant::now();
-        match connector.connect(&options.targets).await {
-            Ok(connection) => {
+        match connect_once(connector, options, tls).await {
+            Ok((connection, _)) => {
                 times.push(clock.elapsed());
                 *peers.entry(connection.peer_addr().to_string()).or_default() += 1;
             }
@@ -324,14 +537,21 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match tls::prepare(&options) {
+        Ok(tls) => tls,
+        Err(message) => {
+            eprintln!("connect: {message}");
+            return ExitCode::from(2);
+        }
+    };
     if options.plan {
         return show_plan(&connector, &options).await;
     }
     if let Some(runs) = options.repeat {
-        return repeat(&connector, &options, runs).await;
+        return repeat(&connector, &options, tls.as_ref(), runs).await;
     }
     let clock = Instant::now();
-    let result = connector.connect(&options.targets).await;
+    let result = connect_once(&connector, &options, tls.as_ref()).await;
     let elapsed = clock.elapsed();
     if let Err(error) = &result {
         if let Some(invalid) = error.invalid_target() {
@@ -340,21 +560,26 @@ async fn run() -> ExitCode {
         }
     }
     let report = match &result {
-        Ok(connection) => connection.report(),
+        Ok((connection, _)) => connection.report(),
         Err(error) => error.report(),
     };
     if options.json {
         println!("{}", report_json(&result, report, elapsed));
     } else {
         match &result {
-            Ok(connection) => println!(
-                "connected to {} from {} in {:.1}ms",
-                connection.peer_addr(),
-                connection
-                    .local_addr()
-                    .map_or_else(|error| error.to_string(), |local| local.to_string()),
-                ms(elapsed)
-            ),
+            Ok((connection, tls)) => {
+                println!(
+                    "connected to {} from {} in {:.1}ms",
+                    connection.peer_addr(),
+                    connection
+                        .local_addr()
+                        .map_or_else(|error| error.to_string(), |local| local.to_string()),
+                    ms(elapsed)
+                );
+                if let Some(tls) = tls {
+                    println!("TLS {} ALPN {}", tls["version"], tls["alpn"]);
+                }
+            }
             Err(error) => println!("failed after {:.1}ms: {error}", ms(elapsed)),
         }
         print!("{}", report.timeline());
