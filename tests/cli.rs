@@ -149,6 +149,11 @@ fn plan_lists_attempts_in_order_with_sources_and_connects_nothing() {
     assert!(rows.iter().all(|r| r["local"].is_null()));
     // Nothing connected to the listener.
     assert!(listener.accept().is_err());
+    // The positive control: a connect, not a plan, is seen by the same check.
+    let output = run(&["--json", &v4]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    listener.set_nonblocking(false).unwrap();
+    assert!(listener.accept().is_ok(), "the connect reached it");
 }
 
 #[test]
@@ -172,6 +177,12 @@ fn deny_private_refuses_a_hidden_loopback_before_sending_anything() {
         listener.accept().is_err(),
         "no connection reached the listener"
     );
+    // The positive control: without the policy the same target connects, and the same check sees
+    // the connection.
+    let output = run(&["--json", &hidden]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    listener.set_nonblocking(false).unwrap();
+    assert!(listener.accept().is_ok(), "the allowed connect reached it");
 }
 
 #[tokio::test]

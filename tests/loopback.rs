@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use connect_by_list::{Connector, ErrorKind, Outcome};
-use support::loopback::{has_ipv6_loopback, live, syn_sent_to, Blackhole, Refused};
+use support::loopback::{live, Blackhole, Refused, SynSent};
 
 fn outcomes(report: &connect_by_list::Report) -> Vec<Outcome> {
     report.attempts().iter().map(|a| a.outcome()).collect()
@@ -23,10 +23,17 @@ async fn blackhole_refused_live(ip: IpAddr) {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("valid settings");
-    let connection = connector
-        .connect([blackhole.addr(), refused.addr(), live])
-        .await
-        .expect("the live listener wins");
+    let mut connecting = connector.connect([blackhole.addr(), refused.addr(), live]);
+    // Positive control for the check below: the blackhole's attempt is in the kernel's table while
+    // it holds the race (the refused port's attempt starts only after the 50 ms attempt delay).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(10), &mut connecting)
+            .await
+            .is_err(),
+        "the blackhole holds the race for one attempt delay"
+    );
+    let in_flight = SynSent::seen(blackhole.addr().port(), 1);
+    let connection = connecting.await.expect("the live listener wins");
     assert_eq!(connection.peer_addr(), live);
     assert_eq!(
         connection.local_addr(),
@@ -47,7 +54,7 @@ async fn blackhole_refused_live(ip: IpAddr) {
     // The refused attempt moved the race on at once: the live one started when it ended.
     assert_eq!(report.attempts()[2].started(), report.attempts()[1].ended());
     // The losing attempt's socket is gone from the kernel, not waiting to be collected.
-    assert_eq!(syn_sent_to(blackhole.addr().port()), 0);
+    in_flight.gone();
     // Nodelay is on by default.
     assert!(connection.stream().nodelay().unwrap());
 }
@@ -59,8 +66,7 @@ async fn blackhole_refused_and_live_on_ipv4() {
 
 #[tokio::test]
 async fn blackhole_refused_and_live_on_ipv6() {
-    if !has_ipv6_loopback() {
-        eprintln!("skipping: no IPv6 loopback on this machine");
+    if !support::skip::ipv6_loopback("the race on ::1") {
         return;
     }
     blackhole_refused_live(IpAddr::V6(Ipv6Addr::LOCALHOST)).await;
@@ -72,20 +78,28 @@ async fn the_deadline_interrupts_connects_in_flight() {
     let holes = [Blackhole::new(ip).unwrap(), Blackhole::new(ip).unwrap()];
     let connector = Connector::builder()
         .attempt_delay(Duration::from_millis(20))
-        .timeout(Duration::from_millis(100))
+        .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let error = connector
-        .connect([holes[0].addr(), holes[1].addr()])
-        .await
-        .expect_err("nothing answers");
+    let mut connecting = connector.connect([holes[0].addr(), holes[1].addr()]);
+    // Both attempts are in flight (the second started after 20 ms) long before the deadline.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(60), &mut connecting)
+            .await
+            .is_err(),
+        "nothing answers before the deadline"
+    );
+    let in_flight = holes
+        .each_ref()
+        .map(|hole| SynSent::seen(hole.addr().port(), 1));
+    let error = connecting.await.expect_err("nothing answers");
     assert_eq!(error.kind(), ErrorKind::TimedOut);
     assert_eq!(
         outcomes(error.report()),
         [Outcome::Cancelled, Outcome::Cancelled]
     );
-    for hole in &holes {
-        assert_eq!(syn_sent_to(hole.addr().port()), 0);
+    for sockets in in_flight {
+        sockets.gone();
     }
     let io: std::io::Error = error.into();
     assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
@@ -99,11 +113,15 @@ async fn dropping_the_connect_closes_every_socket() {
         .attempt_delay(Duration::from_millis(10))
         .build()
         .unwrap();
-    let connecting = connector.connect([holes[0].addr(), holes[1].addr()]);
-    let outcome = tokio::time::timeout(Duration::from_millis(100), connecting).await;
+    let mut connecting = connector.connect([holes[0].addr(), holes[1].addr()]);
+    let outcome = tokio::time::timeout(Duration::from_millis(100), &mut connecting).await;
     assert!(outcome.is_err(), "blackholes never answer");
-    for hole in &holes {
-        assert_eq!(syn_sent_to(hole.addr().port()), 0);
+    let in_flight = holes
+        .each_ref()
+        .map(|hole| SynSent::seen(hole.addr().port(), 1));
+    drop(connecting);
+    for sockets in in_flight {
+        sockets.gone();
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use connect_by_list::{Connector, ErrorKind, Outcome};
 use socket2::{Domain, Socket, Type};
-use support::loopback::{syn_sent_to, Blackhole};
+use support::loopback::{Blackhole, SynSent};
 
 /// One test at a time in this binary.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -115,10 +115,16 @@ async fn two_attempts_ready_in_the_same_poll_return_one_stream_and_close_the_oth
         std::thread::sleep(Duration::from_millis(1500));
     });
 
-    let connection = connector
-        .connect(addrs)
-        .await
-        .expect("one of the two connects");
+    let mut connecting = connector.connect(addrs);
+    // Both SYNs dropped, both attempts in the kernel's table (the positive control for the check
+    // at the end that they are gone).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut connecting)
+            .await
+            .is_err()
+    );
+    let in_flight = addrs.map(|addr| SynSent::seen(addr.port(), 1));
+    let connection = connecting.await.expect("one of the two connects");
     blocker.await.unwrap();
     opener.join().unwrap();
     let report = connection.report().clone();
@@ -184,8 +190,8 @@ async fn two_attempts_ready_in_the_same_poll_return_one_stream_and_close_the_oth
         0,
         "the loser's connection reads EOF"
     );
-    for addr in addrs {
-        assert_eq!(syn_sent_to(addr.port()), 0);
+    for sockets in in_flight {
+        sockets.gone();
     }
     drop(connection);
 }
