@@ -224,3 +224,28 @@ async fn local_addresses_show_in_every_attempt() {
     let output = run(&["--local", "nowhere", &live]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// `--local all` pairs the destination with the addresses of the interfaces that are up: a
+/// loopback destination gets the loopback source first (RFC 6724 §5 rule 2, same scope), then
+/// any other IPv4 address of this machine, each as its own pair; the connect goes from the first.
+#[test]
+fn local_all_plans_from_interface_addresses() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let live = listener.local_addr().unwrap().to_string();
+    let output = run(&["--plan", "--json", "--local", "all", &live]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let plan = json(&output);
+    let rows = plan["plan"].as_array().unwrap();
+    assert_eq!(rows[0]["local"], "127.0.0.1:0", "{plan}");
+    for row in rows {
+        assert_eq!(row["remote"], live.as_str(), "{plan}");
+        let local: std::net::SocketAddr = row["local"].as_str().unwrap().parse().unwrap();
+        assert!(local.is_ipv4(), "{plan}");
+        assert_eq!(row["source"], local.ip().to_string().as_str(), "{plan}");
+    }
+    let output = run(&["--json", "--local", "all", &live]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = json(&output);
+    let local = report["local"].as_str().unwrap();
+    assert!(local.starts_with("127.0.0.1:"), "{report}");
+}

@@ -176,6 +176,7 @@ async fn every_attempt_of_a_failed_connect_is_in_the_error() {
         [Outcome::Refused, Outcome::Refused]
     );
     let text = error.to_string();
+    assert!(!text.contains('\n'), "one line: {text}");
     for r in &refused {
         assert!(text.contains(&format!("{} refused", r.addr())), "{text}");
     }
@@ -218,6 +219,69 @@ async fn socket_options_reach_the_socket() {
         socket.tcp_user_timeout().unwrap(),
         Some(Duration::from_secs(7))
     );
+}
+
+/// `fast_icmp_errors` (on by default) sets `IPV6_RECVERR` only while an IPv6 attempt connects:
+/// the stream returned has it off again (on an established connection it would turn soft ICMP
+/// errors into hard ones), and an IPv4 one never carries `IP_RECVERR`. (That it is on during the
+/// connect, tests/faults.rs shows by its effect.)
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn recverr_is_off_on_the_returned_stream() {
+    use std::os::fd::{AsRawFd, RawFd};
+    fn option(fd: RawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a valid fd, and a pointer and length of a c_int.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                level,
+                name,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
+        value
+    }
+    // The positive control: the same reading sees the option on a socket that has it.
+    for (domain, level, name) in [
+        (socket2::Domain::IPV4, libc::IPPROTO_IP, libc::IP_RECVERR),
+        (
+            socket2::Domain::IPV6,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVERR,
+        ),
+    ] {
+        let Ok(socket) = socket2::Socket::new(domain, socket2::Type::STREAM, None) else {
+            continue;
+        };
+        let one: libc::c_int = 1;
+        // SAFETY: a valid fd, and a pointer and length of a c_int.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                level,
+                name,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
+        assert_eq!(option(socket.as_raw_fd(), level, name), 1);
+    }
+    let v4 = live(IpAddr::V4(Ipv4Addr::LOCALHOST)).await.unwrap();
+    let connection = Connector::new().connect(v4).await.expect("connects");
+    let fd = connection.stream().as_raw_fd();
+    assert_eq!(option(fd, libc::IPPROTO_IP, libc::IP_RECVERR), 0);
+    if !support::skip::ipv6_loopback("the IPV6_RECVERR half") {
+        return;
+    }
+    let v6 = live(IpAddr::V6(Ipv6Addr::LOCALHOST)).await.unwrap();
+    let connection = Connector::new().connect(v6).await.expect("connects");
+    let fd = connection.stream().as_raw_fd();
+    assert_eq!(option(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR), 0);
 }
 
 /// A socket setup error (here: an interface that does not exist) fails each attempt on its own,
