@@ -258,6 +258,12 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let measured = round(make.as_mut(), port).await;
             tokio::time::sleep(Duration::from_millis(20)).await;
+            // The control for the check that follows: the same reading of the kernel's table saw
+            // every connect in flight.
+            assert_eq!(
+                measured.syn_sent, IN_FLIGHT,
+                "{name}: connects in flight seen in SYN_SENT"
+            );
             let left = loopback::syn_sent_to(port);
             assert_eq!(left, 0, "{name}: sockets left in SYN_SENT after the drop");
             println!(
@@ -270,6 +276,9 @@ fn main() {
                 measured.syn_sent,
             );
         }
-        println!("every socket closed: no SYN_SENT left towards port {port}");
+        println!(
+            "every socket seen in SYN_SENT while in flight ({IN_FLIGHT} each), and closed: none \
+             left towards port {port}"
+        );
     });
 }

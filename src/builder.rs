@@ -356,6 +356,36 @@ mod tests {
             .is_ok());
     }
 
+    /// The defaults the README's configuration table states (the ranking ones are checked by
+    /// the ranking tests).
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let config = Config::default();
+        assert_eq!(config.attempt_delay, Duration::from_millis(250));
+        assert_eq!(config.resolution_delay, Duration::from_millis(50));
+        assert_eq!(config.first_family_count, 1);
+        assert_eq!(config.timeout, None);
+        assert_eq!(config.attempt_timeout, None);
+        assert_eq!(config.max_attempts, 100);
+        assert_eq!(config.max_addresses_per_name, 32);
+        assert!(matches!(config.local_addrs, LocalAddrs::Kernel));
+        assert_eq!(config.history_capacity, 256);
+        assert_eq!(config.history_ttl, Duration::from_secs(600));
+        assert!(config.sort_addresses);
+        assert_eq!(config.max_concurrent_lookups, 64);
+        assert_eq!(config.dns_cache_ttl, None);
+        let socket = &config.socket;
+        assert!(socket.nodelay && socket.fast_icmp_errors);
+        assert_eq!(socket.keepalive_time, None);
+        assert_eq!(socket.keepalive_interval, None);
+        assert_eq!(socket.keepalive_retries, None);
+        assert_eq!(socket.send_buffer_size, None);
+        assert_eq!(socket.recv_buffer_size, None);
+        assert_eq!(socket.interface, None);
+        assert_eq!(socket.mark, None);
+        assert_eq!(socket.tcp_user_timeout, None);
+    }
+
     #[test]
     fn lookup_settings_are_bounded() {
         let max_ttl = crate::config::MAX_DNS_CACHE_TTL;

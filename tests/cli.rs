@@ -139,7 +139,7 @@ fn plan_lists_attempts_in_order_with_sources_and_connects_nothing() {
     let rows = plan["plan"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     // RFC 6724 rule 6: ::1 (precedence 50) before IPv4 (35), whatever the order given.
-    if support::loopback::has_ipv6_loopback() {
+    if support::skip::ipv6_loopback("the check that ::1 is planned first") {
         assert_eq!(rows[0]["remote"], v6.as_str());
         assert_eq!(rows[0]["source"], "::1");
     }
@@ -149,6 +149,11 @@ fn plan_lists_attempts_in_order_with_sources_and_connects_nothing() {
     assert!(rows.iter().all(|r| r["local"].is_null()));
     // Nothing connected to the listener.
     assert!(listener.accept().is_err());
+    // The positive control: a connect, not a plan, is seen by the same check.
+    let output = run(&["--json", &v4]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    listener.set_nonblocking(false).unwrap();
+    assert!(listener.accept().is_ok(), "the connect reached it");
 }
 
 #[test]
@@ -172,6 +177,12 @@ fn deny_private_refuses_a_hidden_loopback_before_sending_anything() {
         listener.accept().is_err(),
         "no connection reached the listener"
     );
+    // The positive control: without the policy the same target connects, and the same check sees
+    // the connection.
+    let output = run(&["--json", &hidden]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    listener.set_nonblocking(false).unwrap();
+    assert!(listener.accept().is_ok(), "the allowed connect reached it");
 }
 
 #[tokio::test]
@@ -212,4 +223,29 @@ async fn local_addresses_show_in_every_attempt() {
     assert!(local.starts_with("127.0.0.1:"), "{local}");
     let output = run(&["--local", "nowhere", &live]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// `--local all` pairs the destination with the addresses of the interfaces that are up: a
+/// loopback destination gets the loopback source first (RFC 6724 §5 rule 2, same scope), then
+/// any other IPv4 address of this machine, each as its own pair; the connect goes from the first.
+#[test]
+fn local_all_plans_from_interface_addresses() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let live = listener.local_addr().unwrap().to_string();
+    let output = run(&["--plan", "--json", "--local", "all", &live]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let plan = json(&output);
+    let rows = plan["plan"].as_array().unwrap();
+    assert_eq!(rows[0]["local"], "127.0.0.1:0", "{plan}");
+    for row in rows {
+        assert_eq!(row["remote"], live.as_str(), "{plan}");
+        let local: std::net::SocketAddr = row["local"].as_str().unwrap().parse().unwrap();
+        assert!(local.is_ipv4(), "{plan}");
+        assert_eq!(row["source"], local.ip().to_string().as_str(), "{plan}");
+    }
+    let output = run(&["--json", "--local", "all", &live]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = json(&output);
+    let local = report["local"].as_str().unwrap();
+    assert!(local.starts_with("127.0.0.1:"), "{report}");
 }

@@ -141,9 +141,14 @@ async fn report_shows_the_failover_from_a_refused_address() {
 /// `http://[::1]:port/` reaches an IPv6 server; skipped where IPv6 loopback is missing.
 #[tokio::test]
 async fn bracketed_ipv6_literal() {
-    let Ok((listener, server)) = listen("::1".parse().expect("::1")).await else {
-        eprintln!("skipped: no IPv6 loopback here");
-        return;
+    let (listener, server) = match listen("::1".parse().expect("::1")).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            support::skip::cannot_run(&format!(
+                "no IPv6 loopback on this machine: bind [::1]:0: {e}"
+            ));
+            return;
+        }
     };
     serve(listener);
     let response = client(Connector::new())

@@ -346,6 +346,25 @@ fn lab_fault_blackhole_stays_pending() {
         );
         assert_eq!(server.accepted(), 0);
     }
+    // The positive control: without the rule, the same count sees each connection.
+    lab.clear_faults(&s);
+    let addrs: Vec<_> = servers.iter().map(|s| s.local_addr()).collect();
+    c.block_on(move || async move {
+        for addr in addrs {
+            tokio::time::timeout(GUARD, TcpStream::connect(addr))
+                .await
+                .expect("guard")
+                .unwrap_or_else(|e| panic!("connect {addr} without the rule: {e}"));
+        }
+    });
+    for server in &servers {
+        // accept() runs on the server's thread after the handshake (bounded wait, no timing).
+        let deadline = Instant::now() + GUARD;
+        while server.accepted() < 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(server.accepted(), 1, "{}", server.local_addr());
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use connect_by_list::{Connector, ErrorKind, Outcome};
-use support::loopback::{has_ipv6_loopback, live, syn_sent_to, Blackhole, Refused};
+use support::loopback::{live, Blackhole, Refused, SynSent};
 
 fn outcomes(report: &connect_by_list::Report) -> Vec<Outcome> {
     report.attempts().iter().map(|a| a.outcome()).collect()
@@ -23,10 +23,17 @@ async fn blackhole_refused_live(ip: IpAddr) {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("valid settings");
-    let connection = connector
-        .connect([blackhole.addr(), refused.addr(), live])
-        .await
-        .expect("the live listener wins");
+    let mut connecting = connector.connect([blackhole.addr(), refused.addr(), live]);
+    // Positive control for the check below: the blackhole's attempt is in the kernel's table while
+    // it holds the race (the refused port's attempt starts only after the 50 ms attempt delay).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(10), &mut connecting)
+            .await
+            .is_err(),
+        "the blackhole holds the race for one attempt delay"
+    );
+    let in_flight = SynSent::seen(blackhole.addr().port(), 1);
+    let connection = connecting.await.expect("the live listener wins");
     assert_eq!(connection.peer_addr(), live);
     assert_eq!(
         connection.local_addr().expect("local address"),
@@ -47,7 +54,7 @@ async fn blackhole_refused_live(ip: IpAddr) {
     // The refused attempt moved the race on at once: the live one started when it ended.
     assert_eq!(report.attempts()[2].started(), report.attempts()[1].ended());
     // The losing attempt's socket is gone from the kernel, not waiting to be collected.
-    assert_eq!(syn_sent_to(blackhole.addr().port()), 0);
+    in_flight.gone();
     // Nodelay is on by default.
     assert!(connection.stream().nodelay().unwrap());
 }
@@ -59,8 +66,7 @@ async fn blackhole_refused_and_live_on_ipv4() {
 
 #[tokio::test]
 async fn blackhole_refused_and_live_on_ipv6() {
-    if !has_ipv6_loopback() {
-        eprintln!("skipping: no IPv6 loopback on this machine");
+    if !support::skip::ipv6_loopback("the race on ::1") {
         return;
     }
     blackhole_refused_live(IpAddr::V6(Ipv6Addr::LOCALHOST)).await;
@@ -72,20 +78,28 @@ async fn the_deadline_interrupts_connects_in_flight() {
     let holes = [Blackhole::new(ip).unwrap(), Blackhole::new(ip).unwrap()];
     let connector = Connector::builder()
         .attempt_delay(Duration::from_millis(20))
-        .timeout(Duration::from_millis(100))
+        .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let error = connector
-        .connect([holes[0].addr(), holes[1].addr()])
-        .await
-        .expect_err("nothing answers");
+    let mut connecting = connector.connect([holes[0].addr(), holes[1].addr()]);
+    // Both attempts are in flight (the second started after 20 ms) long before the deadline.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(60), &mut connecting)
+            .await
+            .is_err(),
+        "nothing answers before the deadline"
+    );
+    let in_flight = holes
+        .each_ref()
+        .map(|hole| SynSent::seen(hole.addr().port(), 1));
+    let error = connecting.await.expect_err("nothing answers");
     assert_eq!(error.kind(), ErrorKind::TimedOut);
     assert_eq!(
         outcomes(error.report()),
         [Outcome::Cancelled, Outcome::Cancelled]
     );
-    for hole in &holes {
-        assert_eq!(syn_sent_to(hole.addr().port()), 0);
+    for sockets in in_flight {
+        sockets.gone();
     }
     let io: std::io::Error = error.into();
     assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
@@ -99,11 +113,15 @@ async fn dropping_the_connect_closes_every_socket() {
         .attempt_delay(Duration::from_millis(10))
         .build()
         .unwrap();
-    let connecting = connector.connect([holes[0].addr(), holes[1].addr()]);
-    let outcome = tokio::time::timeout(Duration::from_millis(100), connecting).await;
+    let mut connecting = connector.connect([holes[0].addr(), holes[1].addr()]);
+    let outcome = tokio::time::timeout(Duration::from_millis(100), &mut connecting).await;
     assert!(outcome.is_err(), "blackholes never answer");
-    for hole in &holes {
-        assert_eq!(syn_sent_to(hole.addr().port()), 0);
+    let in_flight = holes
+        .each_ref()
+        .map(|hole| SynSent::seen(hole.addr().port(), 1));
+    drop(connecting);
+    for sockets in in_flight {
+        sockets.gone();
     }
 }
 
@@ -158,6 +176,7 @@ async fn every_attempt_of_a_failed_connect_is_in_the_error() {
         [Outcome::Refused, Outcome::Refused]
     );
     let text = error.to_string();
+    assert!(!text.contains('\n'), "one line: {text}");
     for r in &refused {
         assert!(text.contains(&format!("{} refused", r.addr())), "{text}");
     }
@@ -200,6 +219,69 @@ async fn socket_options_reach_the_socket() {
         socket.tcp_user_timeout().unwrap(),
         Some(Duration::from_secs(7))
     );
+}
+
+/// `fast_icmp_errors` (on by default) sets `IPV6_RECVERR` only while an IPv6 attempt connects:
+/// the stream returned has it off again (on an established connection it would turn soft ICMP
+/// errors into hard ones), and an IPv4 one never carries `IP_RECVERR`. (That it is on during the
+/// connect, tests/faults.rs shows by its effect.)
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn recverr_is_off_on_the_returned_stream() {
+    use std::os::fd::{AsRawFd, RawFd};
+    fn option(fd: RawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a valid fd, and a pointer and length of a c_int.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                level,
+                name,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
+        value
+    }
+    // The positive control: the same reading sees the option on a socket that has it.
+    for (domain, level, name) in [
+        (socket2::Domain::IPV4, libc::IPPROTO_IP, libc::IP_RECVERR),
+        (
+            socket2::Domain::IPV6,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVERR,
+        ),
+    ] {
+        let Ok(socket) = socket2::Socket::new(domain, socket2::Type::STREAM, None) else {
+            continue;
+        };
+        let one: libc::c_int = 1;
+        // SAFETY: a valid fd, and a pointer and length of a c_int.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                level,
+                name,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
+        assert_eq!(option(socket.as_raw_fd(), level, name), 1);
+    }
+    let v4 = live(IpAddr::V4(Ipv4Addr::LOCALHOST)).await.unwrap();
+    let connection = Connector::new().connect(v4).await.expect("connects");
+    let fd = connection.stream().as_raw_fd();
+    assert_eq!(option(fd, libc::IPPROTO_IP, libc::IP_RECVERR), 0);
+    if !support::skip::ipv6_loopback("the IPV6_RECVERR half") {
+        return;
+    }
+    let v6 = live(IpAddr::V6(Ipv6Addr::LOCALHOST)).await.unwrap();
+    let connection = Connector::new().connect(v6).await.expect("connects");
+    let fd = connection.stream().as_raw_fd();
+    assert_eq!(option(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR), 0);
 }
 
 /// A socket setup error (here: an interface that does not exist) fails each attempt on its own,

@@ -4,3 +4,4 @@
 pub mod loopback;
 pub mod names;
 pub mod netns;
+pub mod skip;

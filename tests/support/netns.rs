@@ -14,9 +14,13 @@
 //!   always go through [`Host::block_on`] / [`Host::listen`].
 //! * Use documentation ranges only: 192.0.2.0/24, 198.51.100.0/24,
 //!   203.0.113.0/24, 2001:db8::/32.
-//! * [`Lab::new`] returns `None` (after printing `skipping: <why>`) when the
-//!   machine can't host a lab (not root, no `ip`, no netns support); tests
-//!   then return early. Tests that need nftables start with [`Lab::with_nft`] instead.
+//! * [`Lab::new`] returns `None` when the machine can't host a lab (not
+//!   root, no `ip`, no netns support); tests then return early. The skip goes
+//!   through [`super::skip::cannot_run`]: a visible `SKIPPED <test>: <why>`
+//!   line, or, with `CONNECT_BY_LIST_LAB=required` (as `.ci/run` sets), a
+//!   panic with the reason, so no lab test reports `ok` without running
+//!   where the lab is required. Tests that need nftables start with
+//!   [`Lab::with_nft`] instead.
 //! * Names are `cbl-<pid>-<lab#>-<host>`, so parallel tests (threads or
 //!   nextest processes) never collide. Dropping the [`Lab`] (also while
 //!   unwinding from a panic) deletes its namespaces, and with them the veths.
@@ -122,12 +126,14 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// A new, empty lab; `None` (after printing `skipping: <why>` to stderr)
-    /// when this machine can't run one. Installs nothing.
+    /// A new, empty lab; `None` when this machine can't run one, after
+    /// printing `SKIPPED <test>: <why>`, or a panic with the reason when the
+    /// lab is required (see [`super::skip`]). Installs nothing.
     pub fn new() -> Option<Lab> {
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            skip("network-namespace lab needs root");
+        let uid = unsafe { libc::geteuid() };
+        if uid != 0 {
+            skip(&format!("it needs root, this is uid {uid}"));
             return None;
         }
         if let Err(e) = cmd_output(Command::new("ip").arg("-V"), None) {
@@ -153,20 +159,15 @@ impl Lab {
         })
     }
 
-    /// A new lab for tests that load fault rules: as [`Lab::new`], and also `None` (after
-    /// printing why) when `nft` is missing.
+    /// A new lab for tests that load fault rules: as [`Lab::new`], and also `None` (or a panic
+    /// where the lab is required) when `nft` is missing.
     pub fn with_nft() -> Option<Lab> {
         let lab = Lab::new()?;
-        if !Lab::has_nft() {
-            skip("nft (nftables) not installed");
+        if let Err(e) = cmd_output(Command::new("nft").arg("--version"), None) {
+            skip(&format!("`nft` (nftables) unusable: {e}"));
             return None;
         }
         Some(lab)
-    }
-
-    /// Whether `nft` is installed (fault rules need it).
-    fn has_nft() -> bool {
-        cmd_output(Command::new("nft").arg("--version"), None).is_ok()
     }
 
     /// A new host: a namespace with `lo` up and [`HOST_SYSCTLS`] set.
@@ -685,7 +686,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn skip(why: &str) {
-    eprintln!("skipping: {why}");
+    super::skip::cannot_run(&format!("no network-namespace lab: {why}"));
 }
 
 /// `ip <args>`; Err carries the command line and stderr.
