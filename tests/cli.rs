@@ -2,30 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+use support::example;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
 use support::loopback::{Blackhole, Refused};
-
-/// The `connect` example that `cargo test` (and nextest) builds next to the test binaries.
-fn example() -> PathBuf {
-    let mut path = std::env::current_exe().expect("test binary path");
-    path.pop(); // the test binary
-    if path.ends_with("deps") {
-        path.pop();
-    }
-    path.push("examples");
-    path.push(format!("connect{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test` or `cargo nextest run`, which build examples",
-        path.display()
-    );
-    path
-}
 
 fn run(args: &[&str]) -> Output {
     std::process::Command::new(example())

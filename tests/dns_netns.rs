@@ -16,10 +16,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+use support::example;
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -161,23 +161,6 @@ fn reply(query: &[u8], seen: &Seen) -> Option<Vec<u8>> {
         reply.extend_from_slice(&S4.octets());
     }
     Some(reply)
-}
-
-/// The `connect` example that `cargo test` builds next to the test binaries.
-fn example() -> PathBuf {
-    let mut path = std::env::current_exe().expect("test binary path");
-    path.pop();
-    if path.ends_with("deps") {
-        path.pop();
-    }
-    path.push("examples");
-    path.push("connect");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds examples",
-        path.display()
-    );
-    path
 }
 
 fn succeeded(what: &str, run: &Run) -> String {

@@ -15,6 +15,8 @@ use connect_by_list::{Connector, Outcome, Peer, TlsHandshake};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod support;
+
 fn provider() -> Arc<connect_by_list::rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -22,7 +24,14 @@ fn provider() -> Arc<connect_by_list::rustls::crypto::CryptoProvider> {
 /// A self-signed certificate for `app.test`, as server and client configurations, both
 /// offering ALPN `h2` and `http/1.1`.
 fn configs() -> (ServerConfig, ClientConfig) {
+    let (server, client, _) = configs_and_pem();
+    (server, client)
+}
+
+/// The same, with the certificate in PEM form (for the command line's `--ca`).
+fn configs_and_pem() -> (ServerConfig, ClientConfig, String) {
     let certified = rcgen::generate_simple_self_signed(vec!["app.test".to_string()]).unwrap();
+    let pem = certified.cert.pem();
     let cert: CertificateDer<'static> = certified.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
     let mut server = ServerConfig::builder_with_provider(provider())
@@ -40,7 +49,7 @@ fn configs() -> (ServerConfig, ClientConfig) {
         .with_root_certificates(roots)
         .with_no_client_auth();
     client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    (server, client)
+    (server, client, pem)
 }
 
 /// A TLS server that finishes every handshake.
@@ -185,4 +194,95 @@ async fn any_handshake_can_be_raced() {
     assert_eq!(peer.remote(), greeter);
     assert_eq!(peer.host(), None);
     assert_eq!(connection.report().attempts()[0].outcome(), Outcome::Lost);
+}
+
+/// The command line's `--tls`: the handshake inside the race, `--json` with each attempt's
+/// `connected_ms`, the TLS version and ALPN; `--ca` trusts the given certificate, `--insecure`
+/// any, and a certificate that is not trusted fails the attempt as `handshake_failed`.
+#[tokio::test]
+async fn the_command_line_races_tls() {
+    let (server_config, _, pem) = configs_and_pem();
+    let stalled = stalling_server().await;
+    let live = tls_server(server_config).await;
+    let ca = std::env::temp_dir().join(format!("cbl-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, pem).unwrap();
+    let ca_path = ca.to_str().unwrap().to_owned();
+    let (stalled, live) = (stalled.to_string(), live.to_string());
+    let run = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(support::example())
+                .args(args)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["--json", "--timeout", "5000", "--tls"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend([stalled.clone(), live.clone()]);
+        args
+    };
+    let parse = |output: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+
+    let trusted = run(args(&[
+        "--ca",
+        &ca_path,
+        "--sni",
+        "app.test",
+        "--alpn",
+        "h2,http/1.1",
+    ]))
+    .await;
+    let json = parse(&trusted);
+    assert!(trusted.status.success(), "{json}");
+    assert_eq!(json["peer"], live.as_str());
+    assert_eq!(json["tls"]["alpn"], "h2");
+    assert_eq!(json["tls"]["version"], "TLSv1_3");
+    let attempts = json["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["outcome"], "lost");
+    assert!(attempts[0]["connected_ms"].is_f64(), "{json}");
+    assert_eq!(attempts[1]["outcome"], "connected");
+    assert!(attempts[1]["start_ms"].as_f64().unwrap() >= 250.0, "{json}");
+    assert!(json["elapsed_ms"].as_f64().unwrap() < 2000.0, "{json}");
+
+    let insecure = run(args(&["--insecure", "--sni", "app.test"])).await;
+    assert!(insecure.status.success(), "{}", parse(&insecure));
+
+    // The bundled web roots do not trust a self-signed certificate: every handshake fails.
+    let untrusted = run(vec![
+        "--json".into(),
+        "--tls".into(),
+        "--sni".into(),
+        "app.test".into(),
+        live.clone(),
+    ])
+    .await;
+    let json = parse(&untrusted);
+    assert_eq!(untrusted.status.code(), Some(1), "{json}");
+    assert_eq!(json["attempts"][0]["outcome"], "handshake_failed");
+    assert!(
+        json["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{json}"
+    );
+
+    let bad = run(vec![
+        "--tls".into(),
+        "--ca".into(),
+        "/nonexistent.pem".into(),
+        live,
+    ])
+    .await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--ca"));
+    let _ = std::fs::remove_file(ca);
 }
