@@ -80,7 +80,7 @@
 //! [`Builder::mark`] (`SO_MARK`) and [`Builder::tcp_user_timeout`] are Linux and Android only
 //! and refused by [`Builder::build`] elsewhere; [`Builder::fast_icmp_errors`]
 //! (`IPV6_RECVERR`) acts on Linux only. Time comes from `tokio::time`, so tests can pause it.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 mod connector;
