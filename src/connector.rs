@@ -105,7 +105,7 @@ impl Connector {
     ///
     /// Nothing happens until the returned future is polled; dropping it closes every socket it
     /// opened.
-    pub fn connect(&self, targets: impl IntoTargets) -> Connecting {
+    pub fn connect<M>(&self, targets: impl IntoTargets<M>) -> Connecting {
         let span = tracing::debug_span!("connect_by_list::connect");
         let state = match targets.into_targets() {
             Ok(targets) => State::Racing(Box::new(self.race(targets))),
@@ -128,7 +128,7 @@ impl Connector {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn plan(&self, targets: impl IntoTargets) -> Result<Planned, ConnectError> {
+    pub async fn plan<M>(&self, targets: impl IntoTargets<M>) -> Result<Planned, ConnectError> {
         let targets = targets
             .into_targets()
             .map_err(ConnectError::from_invalid_target)?;
@@ -314,8 +314,8 @@ impl Connection {
 /// # Ok(())
 /// # }
 /// ```
-pub fn connect(
-    targets: impl IntoTargets,
+pub fn connect<M>(
+    targets: impl IntoTargets<M>,
 ) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send + Unpin {
     static DEFAULT: OnceLock<Connector> = OnceLock::new();
     let connecting = DEFAULT.get_or_init(Connector::new).connect(targets);

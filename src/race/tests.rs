@@ -195,14 +195,18 @@ fn config() -> Config {
     }
 }
 
-fn race(dial: &ScriptedDial, config: Config, targets: impl IntoTargets) -> Race<ScriptedDial> {
+fn race<M>(
+    dial: &ScriptedDial,
+    config: Config,
+    targets: impl IntoTargets<M>,
+) -> Race<ScriptedDial> {
     remembering(dial, config, targets, None)
 }
 
-fn remembering(
+fn remembering<M>(
     dial: &ScriptedDial,
     config: Config,
-    targets: impl IntoTargets,
+    targets: impl IntoTargets<M>,
     history: Option<Arc<History>>,
 ) -> Race<ScriptedDial> {
     let targets = targets.into_targets().expect("valid test targets");
