@@ -30,13 +30,16 @@ pub enum ErrorKind {
 /// each attempt with its own [`io::Error`]. Converts into an [`io::Error`] of a fitting kind
 /// (`InvalidInput`, `NotFound`, `ConnectionRefused`, `TimedOut`, …) that still carries this error
 /// (see [`io::Error::get_ref`]).
-#[derive(Debug)]
+///
+/// Cheap to clone (the attempts' errors are shared), so one failure can be handed to several
+/// waiters or kept while the original is returned.
+#[derive(Clone, Debug)]
 pub struct ConnectError {
     // Boxed: a `Result<_, ConnectError>` stays one pointer wide on the error side.
     inner: Box<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Inner {
     kind: ErrorKind,
     report: Report,
