@@ -165,7 +165,13 @@ impl ReqwestResolve for ReqwestResolver {
         Box::pin(async move {
             // Any port will do: the plan's order does not depend on it, and reqwest sets its own.
             let target = Target::new(&name, 1).map_err(crate::ConnectError::from_invalid_target)?;
-            let planned = connector.order(target).await?;
+            let planned = connector.order(target).await.map_err(|error| {
+                if error.kind() == crate::ErrorKind::Denied {
+                    Box::new(AllDenied { name, error }) as Box<dyn std::error::Error + Send + Sync>
+                } else {
+                    Box::new(error)
+                }
+            })?;
             let mut seen = std::collections::HashSet::new();
             let ordered: Vec<SocketAddr> = planned
                 .attempts()
@@ -176,6 +182,44 @@ impl ReqwestResolve for ReqwestResolver {
             let addrs: Addrs = Box::new(ordered.into_iter());
             Ok(addrs)
         })
+    }
+}
+
+/// Every address of a name was denied by the address filter. Shown with addresses alone: the
+/// bridge orders addresses for reqwest, which adds the port itself, so the port the plan was
+/// made with means nothing to the reader. The [`ConnectError`](crate::ConnectError) is its
+/// source.
+#[derive(Debug)]
+struct AllDenied {
+    name: String,
+    error: crate::ConnectError,
+}
+
+impl fmt::Display for AllDenied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "every address of {} was denied by the address filter",
+            self.name
+        )?;
+        let mut separator = ": ";
+        for skipped in self.error.report().skipped() {
+            let ip = skipped.remote().ip();
+            match skipped.reason() {
+                crate::SkipReason::Denied(denied) => {
+                    write!(f, "{separator}{ip} ({})", denied.reason())?
+                }
+                other => write!(f, "{separator}{ip} ({})", other.as_str())?,
+            }
+            separator = "; ";
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AllDenied {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
     }
 }
 
@@ -285,7 +329,38 @@ mod tests {
             (("b.test", Family::V4), vec!["169.254.169.254"]),
         ]));
         let error = order(&bridge(script, filter), "b.test").expect_err("denied");
-        assert!(error.contains("denied"), "{error}");
+        // The address alone: the port the plan was made with is no port reqwest will use.
+        assert!(
+            error.starts_with(
+                "every address of b.test was denied by the address filter: 169.254.169.254 ("
+            ),
+            "{error}"
+        );
+        assert!(!error.contains(":1"), "{error}");
+        // The connector's own error, the source, is still there with its report (and the
+        // placeholder port the message above leaves out).
+        let script = Script(HashMap::from([
+            (("b.test", Family::V6), vec![]),
+            (("b.test", Family::V4), vec!["169.254.169.254"]),
+        ]));
+        let bridge = bridge(script, AddressFilter::deny_non_public());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let name: Name = "b.test".parse().expect("a name");
+        let error = match runtime.block_on(ReqwestResolve::resolve(&bridge, name)) {
+            Ok(_) => panic!("b.test resolved"),
+            Err(error) => error,
+        };
+        let source = std::error::Error::source(&*error)
+            .and_then(|source| source.downcast_ref::<crate::ConnectError>())
+            .expect("the ConnectError is the source");
+        assert_eq!(source.kind(), crate::ErrorKind::Denied);
+        assert!(
+            source.to_string().contains("169.254.169.254:1 denied"),
+            "{source}"
+        );
     }
 
     #[test]

@@ -599,21 +599,34 @@ mod tests {
         let shown = |targets: Vec<Target>| targets.iter().map(Target::to_string).collect();
         let both: Vec<String> = vec!["a.example:1".into(), "b.example:2".into()];
         assert_eq!(hosts.iter().into_targets().map(shown), Ok(both.clone()));
-        assert_eq!(hosts.clone().into_iter().into_targets().map(shown), Ok(both));
+        assert_eq!(
+            hosts.clone().into_iter().into_targets().map(shown),
+            Ok(both)
+        );
         let names = ["a.example", "b.example"];
         let ported = names.iter().map(|name| (*name, 443)).into_targets();
         assert_eq!(
             ported.map(shown),
-            Ok(vec!["a.example:443".to_string(), "b.example:443".to_string()])
+            Ok(vec![
+                "a.example:443".to_string(),
+                "b.example:443".to_string()
+            ])
         );
         let addrs = std::collections::BTreeSet::from([SocketAddr::from(([127, 0, 0, 1], 9))]);
         assert_eq!(addrs.iter().into_targets().map(|t| t.len()), Ok(1));
-        let filtered = hosts.iter().filter(|host| host.starts_with('b')).into_targets();
+        let filtered = hosts
+            .iter()
+            .filter(|host| host.starts_with('b'))
+            .into_targets();
         assert_eq!(filtered.map(shown), Ok(vec!["b.example:2".to_string()]));
         // An iterator with nothing left is an empty list, and a bad item is named.
         let none = hosts.iter().filter(|host| host.is_empty()).into_targets();
         assert_eq!(none, Err(InvalidTarget::empty_list()));
-        let bad = names.iter().map(|name| (*name, 0)).into_targets().unwrap_err();
+        let bad = names
+            .iter()
+            .map(|name| (*name, 0))
+            .into_targets()
+            .unwrap_err();
         assert_eq!(bad.input(), "(\"a.example\", 0)");
         // References to endpoints are endpoints.
         let target: Target = "c.example:3".parse().unwrap();
