@@ -106,10 +106,20 @@ impl Connector {
     /// Nothing happens until the returned future is polled; dropping it closes every socket it
     /// opened.
     pub fn connect<M>(&self, targets: impl IntoTargets<M>) -> Connecting {
-        let span = tracing::debug_span!("connect_by_list::connect");
-        let state = match targets.into_targets() {
-            Ok(targets) => State::Racing(Box::new(self.race(targets))),
-            Err(invalid) => State::Invalid(invalid),
+        // Fields are computed only when the span is enabled (DEBUG), so a connect with
+        // tracing off pays for neither the id nor the list.
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let next_id = || NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (state, span) = match targets.into_targets() {
+            Ok(targets) => {
+                let listed = crate::target::Listed(&targets);
+                let span = tracing::debug_span!("connect", id = next_id(), targets = %listed);
+                (State::Racing(Box::new(self.race(targets))), span)
+            }
+            Err(invalid) => {
+                let span = tracing::debug_span!("connect", id = next_id(), targets = "invalid");
+                (State::Invalid(invalid), span)
+            }
         };
         Connecting { state, span }
     }
@@ -179,7 +189,7 @@ impl Future for Connecting {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let _entered = this.span.enter();
-        match &mut this.state {
+        let result = match &mut this.state {
             State::Invalid(invalid) => {
                 Poll::Ready(Err(ConnectError::from_invalid_target(invalid.clone())))
             }
@@ -192,7 +202,45 @@ impl Future for Connecting {
                     raw_report: Mutex::new(Some(won.report)),
                 })
             }),
+        };
+        if let Poll::Ready(result) = &result {
+            summarize(result);
         }
+        result
+    }
+}
+
+/// The one event that ends a connect's span: DEBUG, as hyper-util and reqwest log their
+/// connects (nothing at INFO per connect); what failed is the caller's to log.
+fn summarize(result: &Result<Connection, ConnectError>) {
+    use crate::report::Millis;
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    match result {
+        Ok(connection) => {
+            // The raw report: the winner's local address is read from the socket only on ask.
+            let raw = connection
+                .raw_report
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (elapsed, attempts) = raw.as_ref().map_or((Default::default(), 0), |report| {
+                (report.elapsed(), report.attempts().len())
+            });
+            tracing::debug!(
+                winner = %connection.peer,
+                elapsed = %Millis(elapsed),
+                attempts,
+                "connected"
+            );
+        }
+        Err(error) => tracing::debug!(
+            kind = ?error.kind(),
+            elapsed = %Millis(error.report().elapsed()),
+            attempts = error.report().attempts().len(),
+            %error,
+            "connect failed"
+        ),
     }
 }
 

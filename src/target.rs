@@ -501,6 +501,32 @@ impl<T: IntoTarget + Clone> IntoTarget for &T {
     }
 }
 
+/// A list of targets for logs, bounded: the first few, then how many more.
+pub(crate) struct Listed<'a>(pub(crate) &'a [Target]);
+
+impl Listed<'_> {
+    /// Targets shown before the rest are counted.
+    const SHOWN: usize = 4;
+}
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, target) in self.0.iter().take(Listed::SHOWN).enumerate() {
+            let separator = if index == 0 { "" } else { ", " };
+            write!(f, "{separator}{target}")?;
+        }
+        if let Some(more) = self
+            .0
+            .len()
+            .checked_sub(Listed::SHOWN)
+            .filter(|more| *more > 0)
+        {
+            write!(f, " (+{more} more)")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,5 +658,24 @@ mod tests {
         let target: Target = "c.example:3".parse().unwrap();
         assert_eq!((&&target).into_target(), Ok(target.clone()));
         assert_eq!((&("c.example", 3u16)).into_target(), Ok(target));
+    }
+
+    #[test]
+    fn logged_lists_are_bounded() {
+        let list = |n: u16| {
+            (1..=n)
+                .map(|port| ("a.example", port))
+                .into_targets()
+                .unwrap()
+        };
+        assert_eq!(Listed(&list(1)).to_string(), "a.example:1");
+        assert_eq!(
+            Listed(&list(4)).to_string(),
+            "a.example:1, a.example:2, a.example:3, a.example:4"
+        );
+        assert_eq!(
+            Listed(&list(1000)).to_string(),
+            "a.example:1, a.example:2, a.example:3, a.example:4 (+996 more)"
+        );
     }
 }
