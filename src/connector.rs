@@ -62,7 +62,7 @@ impl Connector {
     }
 
     /// The defaults, with this resolver (infallible: the defaults are valid).
-    #[cfg(feature = "reqwest")]
+    #[cfg(any(feature = "reqwest", feature = "reqwest012"))]
     pub(crate) fn with_resolver(resolver: impl crate::Resolve) -> Connector {
         Connector::from_config(Config {
             resolver: Arc::new(resolver),
@@ -72,7 +72,7 @@ impl Connector {
 
     /// Resolves, filters and ranks like a connect, without connecting and without looking up
     /// routes that ranking does not need: the order alone.
-    #[cfg(feature = "reqwest")]
+    #[cfg(any(feature = "reqwest", feature = "reqwest012"))]
     pub(crate) async fn order(&self, target: crate::Target) -> Result<Planned, ConnectError> {
         let mut race = self.race(vec![target]);
         std::future::poll_fn(|cx| race.poll_plan(cx, false)).await

@@ -71,7 +71,8 @@
 //! # Features
 //!
 //! - `hyper`: `Service<Uri>` for hyper-util's client.
-//! - `reqwest`: the `reqwest::dns::Resolve` bridge.
+//! - `reqwest`: the `reqwest::dns::Resolve` bridge, for reqwest 0.13.
+//! - `reqwest012`: the same bridge for reqwest 0.12 (both features may be on together).
 //! - `hickory`: `HickoryResolver`, a cancellable, non-blocking [`Resolve`] on hickory-resolver.
 //!
 //! # Platforms
@@ -95,7 +96,7 @@ mod plan;
 mod race;
 mod rank;
 mod report;
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "reqwest012"))]
 #[path = "reqwest.rs"]
 mod reqwest_bridge;
 mod resolve;
@@ -116,7 +117,7 @@ pub use hickory::HickoryResolver;
 pub use race::{Planned, PlannedAttempt};
 pub use rank::{InvalidPolicy, Policy, PolicyTable};
 pub use report::{Attempt, Outcome, Report, ResolveFailure, SkipReason, Skipped, Timeline};
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "reqwest012"))]
 pub use reqwest_bridge::ReqwestResolver;
 pub use resolve::{Family, Resolve, Resolving, SystemResolver};
 #[cfg(feature = "hyper")]

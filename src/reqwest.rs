@@ -75,8 +75,6 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use ::reqwest::dns::{Addrs, Name, Resolve as ReqwestResolve, Resolving as ReqwestResolving};
-
 use crate::connector::Connector;
 use crate::resolve::{Resolve, SystemResolver};
 use crate::target::Target;
@@ -155,35 +153,57 @@ impl fmt::Debug for ReqwestResolver {
     }
 }
 
-impl ReqwestResolve for ReqwestResolver {
-    /// Resolves `name` into addresses in the order to try them, with port 0: reqwest puts in the
-    /// URL's port, or its scheme's. When nothing is left to try, the error is the connector's
-    /// [`ConnectError`](crate::ConnectError), with every name failure and denied address.
-    fn resolve(&self, name: Name) -> ReqwestResolving {
-        let connector = self.connector.clone();
-        let name = name.as_str().to_owned();
-        Box::pin(async move {
-            // Any port will do: the plan's order does not depend on it, and reqwest sets its own.
-            let target = Target::new(&name, 1).map_err(crate::ConnectError::from_invalid_target)?;
-            let planned = connector.order(target).await.map_err(|error| {
-                if error.kind() == crate::ErrorKind::Denied {
-                    Box::new(AllDenied { name, error }) as Box<dyn std::error::Error + Send + Sync>
-                } else {
-                    Box::new(error)
-                }
-            })?;
-            let mut seen = std::collections::HashSet::new();
-            let ordered: Vec<SocketAddr> = planned
-                .attempts()
-                .iter()
-                .map(|attempt| SocketAddr::new(attempt.remote().ip(), 0))
-                .filter(|addr| seen.insert(*addr))
-                .collect();
-            let addrs: Addrs = Box::new(ordered.into_iter());
-            Ok(addrs)
-        })
+impl ReqwestResolver {
+    /// `name`'s addresses in the order to try them, with port 0: reqwest puts in the URL's port,
+    /// or its scheme's. The one body behind both reqwest versions' `Resolve`.
+    async fn ordered(
+        connector: Connector,
+        name: String,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        // Any port will do: the plan's order does not depend on it, and reqwest sets its own.
+        let target = Target::new(&name, 1).map_err(crate::ConnectError::from_invalid_target)?;
+        let planned = connector.order(target).await.map_err(|error| {
+            if error.kind() == crate::ErrorKind::Denied {
+                Box::new(AllDenied { name, error }) as Box<dyn std::error::Error + Send + Sync>
+            } else {
+                Box::new(error)
+            }
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(planned
+            .attempts()
+            .iter()
+            .map(|attempt| SocketAddr::new(attempt.remote().ip(), 0))
+            .filter(|addr| seen.insert(*addr))
+            .collect())
     }
 }
+
+/// Implements one reqwest version's `dns::Resolve` with [`ReqwestResolver::ordered`].
+macro_rules! resolve_for {
+    ($reqwest:ident, $feature:literal) => {
+        #[cfg(feature = $feature)]
+        impl ::$reqwest::dns::Resolve for ReqwestResolver {
+            /// Resolves `name` into addresses in the order to try them, with port 0: reqwest
+            /// puts in the URL's port, or its scheme's. When nothing is left to try, the error
+            /// is the connector's [`ConnectError`](crate::ConnectError), with every name failure,
+            /// or (when the filter denied every address) an error that lists them and has the
+            /// `ConnectError` as its source.
+            fn resolve(&self, name: ::$reqwest::dns::Name) -> ::$reqwest::dns::Resolving {
+                let connector = self.connector.clone();
+                let name = name.as_str().to_owned();
+                Box::pin(async move {
+                    let ordered = ReqwestResolver::ordered(connector, name).await?;
+                    let addrs: ::$reqwest::dns::Addrs = Box::new(ordered.into_iter());
+                    Ok(addrs)
+                })
+            }
+        }
+    };
+}
+
+resolve_for!(reqwest, "reqwest");
+resolve_for!(reqwest012, "reqwest012");
 
 /// Every address of a name was denied by the address filter. Shown with addresses alone: the
 /// bridge orders addresses for reqwest, which adds the port itself, so the port the plan was
@@ -223,11 +243,12 @@ impl std::error::Error for AllDenied {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "reqwest"))]
 mod tests {
     use super::*;
     use crate::resolve::{Family, Resolving};
     use crate::{AddressFilter, Connector};
+    use ::reqwest::dns::{Name, Resolve as ReqwestResolve};
     use std::collections::HashMap;
     use std::io;
 
