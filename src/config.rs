@@ -137,6 +137,10 @@ impl Builder {
     /// flight is abandoned at once and the connect fails with
     /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut). Must be more than zero.
     ///
+    /// It is the connect's own deadline: it ends with the race, so a TLS handshake done by a
+    /// wrapper and the request that follows are not under it. For a deadline on a whole hyper
+    /// request, see "With hyper" in the [crate docs](crate).
+    ///
     /// Default is no deadline: attempts end when the kernel gives up (about two minutes for a
     /// silent host on Linux). Most callers want one.
     pub fn timeout(mut self, timeout: Duration) -> Builder {
@@ -468,6 +472,12 @@ impl Config {
 }
 
 /// A setting that [`Builder::build`] refused: which one, and why.
+///
+/// ```
+/// let error = connect_by_list::Connector::builder().max_attempts(0).build().unwrap_err();
+/// assert_eq!(error.setting(), "max_attempts");
+/// println!("{error}");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     setting: &'static str,

@@ -168,6 +168,24 @@ enum State {
 /// The future of [`Connector::connect`]: a [`Connection`] or a [`ConnectError`].
 ///
 /// `Send` and `Unpin`. Dropping it closes every socket it opened.
+///
+/// A named type, so it can be kept in a struct, or raced by `&mut` without boxing:
+///
+/// ```
+/// use connect_by_list::{Connecting, Connector};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let mut connecting: Connecting = Connector::new().connect(listener.local_addr()?);
+/// tokio::select! {
+///     result = &mut connecting => println!("connected to {}", result?.peer_addr()),
+///     _ = tokio::time::sleep(Duration::from_secs(5)) => println!("still connecting"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Connecting {
     state: State,
@@ -250,6 +268,21 @@ fn summarize(result: &Result<Connection, ConnectError>) {
 /// system call) the first time [`local_addr`](Connection::local_addr),
 /// [`report`](Connection::report) or [`into_parts`](Connection::into_parts) asks for it, not on
 /// every connect.
+///
+/// ```
+/// use connect_by_list::{Connector, Outcome};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let connection = Connector::new().connect(listener.local_addr()?).await?;
+/// assert_eq!(connection.peer_addr(), listener.local_addr()?);
+/// assert_eq!(connection.report().winner().map(|won| won.outcome()), Some(Outcome::Connected));
+/// let (stream, report) = connection.into_parts();
+/// assert_eq!(stream.local_addr()?, report.attempts()[0].local().unwrap());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Connection {
     stream: TcpStream,
     /// The local address, once read.

@@ -11,6 +11,17 @@ const MAX_NAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 
 /// The host part of a [`Target`]: an IP address, or a name still to be resolved.
+///
+/// ```
+/// use connect_by_list::{Host, Target};
+///
+/// let named: Target = "db1.example:5432".parse()?;
+/// assert!(matches!(named.host(), Host::Name(name) if &**name == "db1.example"));
+/// let literal: Target = "[::1]:5432".parse()?;
+/// assert_eq!(literal.host(), &Host::Ip("::1".parse().unwrap()));
+/// assert_eq!(literal.host().to_string(), "[::1]");
+/// # Ok::<(), connect_by_list::InvalidTarget>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Host {
     /// An IP literal; it skips resolution.
@@ -290,6 +301,16 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// A target that could not be understood: which input, and what is wrong with it.
+///
+/// ```
+/// let error = "db1.example".parse::<connect_by_list::Target>().unwrap_err();
+/// assert_eq!(error.input(), "\"db1.example\"");
+/// assert_eq!(error.reason(), "missing port (expected host:port)");
+/// assert_eq!(
+///     error.to_string(),
+///     "invalid target \"db1.example\": missing port (expected host:port)"
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidTarget {
     input: String,
