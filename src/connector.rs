@@ -108,8 +108,6 @@ impl Connector {
     pub fn connect<M>(&self, targets: impl IntoTargets<M>) -> Connecting {
         // Fields are computed only when the span is enabled (DEBUG), so a connect with
         // tracing off pays for neither the id nor the list.
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let next_id = || NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (state, span) = match targets.into_targets() {
             Ok(targets) => {
                 let listed = crate::target::Listed(&targets);
@@ -154,7 +152,7 @@ impl Connecting {
     pub(crate) fn invalid(invalid: crate::target::InvalidTarget) -> Connecting {
         Connecting {
             state: State::Invalid(invalid),
-            span: tracing::Span::none(),
+            span: tracing::debug_span!("connect", id = next_id(), targets = "invalid"),
         }
     }
 }
@@ -226,6 +224,12 @@ impl Future for Connecting {
         }
         result
     }
+}
+
+/// A process-wide number for each connect's span, so that its events can be told apart.
+fn next_id() -> u64 {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The one event that ends a connect's span: DEBUG, as hyper-util and reqwest log their

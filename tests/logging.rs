@@ -206,3 +206,27 @@ fn ids_differ_and_long_lists_are_bounded() {
     assert_eq!(targets.matches(", ").count(), 3, "{targets}");
     assert_eq!(summaries_of(&captured).len(), 2);
 }
+
+/// A URI refused before any connect (hyper's path) is logged like a connect: its span, and one
+/// summary with the kind.
+#[cfg(feature = "hyper")]
+#[test]
+fn a_refused_uri_is_one_span_and_one_summary() {
+    use tower_service::Service;
+    let (result, captured) = capture(async {
+        let mut connector = Connector::new();
+        connector
+            .call("ftp://files.example/".parse().unwrap())
+            .await
+            .map(|_| ())
+    });
+    let error = result.unwrap_err();
+    let spans = connect_spans(&captured);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans[0].fields["targets"], "invalid");
+    assert!(spans[0].fields.contains_key("id"), "{spans:?}");
+    let summaries = summaries_of(&captured);
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    assert_eq!(summaries[0].fields["kind"], "InvalidTarget");
+    assert_eq!(summaries[0].fields["error"], error.to_string());
+}
