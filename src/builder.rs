@@ -74,6 +74,12 @@ impl Builder {
     /// flight is abandoned at once and the connect fails with
     /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut). Must be more than zero.
     ///
+    /// It is the connect's own deadline: it covers a handshake raced with the connect
+    /// ([`Connector::connect_with`](crate::Connector::connect_with), `HttpsConnector`'s TLS),
+    /// but not one done by a wrapper around the connector (hyper-rustls), nor the request that
+    /// follows. For a deadline on a whole hyper request, see "With hyper" in the
+    /// [crate docs](crate).
+    ///
     /// Default is no deadline: attempts end when the kernel gives up (about two minutes for a
     /// silent host on Linux). Most callers want one.
     pub fn timeout(mut self, timeout: Duration) -> Builder {

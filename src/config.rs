@@ -270,6 +270,12 @@ impl Config {
 }
 
 /// A setting that [`Builder::build`](crate::Builder::build) refused: which one, and why.
+///
+/// ```
+/// let error = connect_by_list::Connector::builder().max_attempts(0).build().unwrap_err();
+/// assert_eq!(error.setting(), "max_attempts");
+/// println!("{error}");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     setting: &'static str,

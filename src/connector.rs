@@ -60,7 +60,7 @@ impl Connector {
     }
 
     /// The defaults, with this resolver (infallible: the defaults are valid).
-    #[cfg(feature = "reqwest")]
+    #[cfg(any(feature = "reqwest", feature = "reqwest012"))]
     pub(crate) fn with_resolver(resolver: impl crate::Resolve) -> Connector {
         Connector::from_config(Config {
             resolver: Arc::new(resolver),
@@ -70,7 +70,7 @@ impl Connector {
 
     /// Resolves, filters and ranks like a connect, without connecting and without looking up
     /// routes that ranking does not need: the order alone.
-    #[cfg(feature = "reqwest")]
+    #[cfg(any(feature = "reqwest", feature = "reqwest012"))]
     pub(crate) async fn order(&self, target: crate::Target) -> Result<Planned, ConnectError> {
         let mut race = self.race(vec![target]);
         std::future::poll_fn(|cx| race.poll_plan(cx, false)).await
@@ -113,11 +113,19 @@ impl Connector {
     ///
     /// Nothing happens until the returned future is polled; dropping it closes every socket it
     /// opened.
-    pub fn connect(&self, targets: impl IntoTargets) -> Connecting {
-        let span = tracing::debug_span!("connect_by_list::connect");
-        let state = match targets.into_targets() {
-            Ok(targets) => State::Racing(Box::new(self.race(targets))),
-            Err(invalid) => State::Invalid(invalid),
+    pub fn connect<M>(&self, targets: impl IntoTargets<M>) -> Connecting {
+        // Fields are computed only when the span is enabled (DEBUG), so a connect with
+        // tracing off pays for neither the id nor the list.
+        let (state, span) = match targets.into_targets() {
+            Ok(targets) => {
+                let listed = crate::target::Listed(&targets);
+                let span = tracing::debug_span!("connect", id = next_id(), targets = %listed);
+                (State::Racing(Box::new(self.race(targets))), span)
+            }
+            Err(invalid) => {
+                let span = tracing::debug_span!("connect", id = next_id(), targets = "invalid");
+                (State::Invalid(invalid), span)
+            }
         };
         Connecting { state, span }
     }
@@ -138,14 +146,15 @@ impl Connector {
     ///   end.
     ///
     /// See [`Handshake`] for an example.
-    pub fn connect_with<H: Handshake>(
+    pub fn connect_with<M, H: Handshake>(
         &self,
-        targets: impl IntoTargets,
+        targets: impl IntoTargets<M>,
         handshake: H,
     ) -> Connecting<H::Output> {
-        let span = tracing::debug_span!("connect_by_list::connect");
-        let state = match targets.into_targets() {
+        let (state, span) = match targets.into_targets() {
             Ok(targets) => {
+                let listed = crate::target::Listed(&targets);
+                let span = tracing::debug_span!("connect", id = next_id(), targets = %listed);
                 let race = Race::with_handshake(
                     self.dial(),
                     Raced(handshake),
@@ -153,9 +162,12 @@ impl Connector {
                     targets,
                     self.history.clone(),
                 );
-                State::Racing(Box::new(race))
+                (State::Racing(Box::new(race)), span)
             }
-            Err(invalid) => State::Invalid(invalid),
+            Err(invalid) => {
+                let span = tracing::debug_span!("connect", id = next_id(), targets = "invalid");
+                (State::Invalid(invalid), span)
+            }
         };
         Connecting { state, span }
     }
@@ -174,7 +186,7 @@ impl Connector {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn plan(&self, targets: impl IntoTargets) -> Result<Planned, ConnectError> {
+    pub async fn plan<M>(&self, targets: impl IntoTargets<M>) -> Result<Planned, ConnectError> {
         let targets = targets
             .into_targets()
             .map_err(ConnectError::from_invalid_target)?;
@@ -190,7 +202,7 @@ impl<S> Connecting<S> {
     pub(crate) fn invalid(invalid: crate::target::InvalidTarget) -> Connecting<S> {
         Connecting {
             state: State::Invalid(invalid),
-            span: tracing::Span::none(),
+            span: tracing::debug_span!("connect", id = next_id(), targets = "invalid"),
         }
     }
 }
@@ -254,6 +266,24 @@ impl<H: Handshake> RaceTo<H::Output> for Race<TcpDial, Raced<H>> {
 /// [`ConnectError`].
 ///
 /// `Send` and `Unpin`. Dropping it closes every socket it opened.
+///
+/// A named type, so it can be kept in a struct, or raced by `&mut` without boxing:
+///
+/// ```
+/// use connect_by_list::{Connecting, Connector};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let mut connecting: Connecting = Connector::new().connect(listener.local_addr()?);
+/// tokio::select! {
+///     result = &mut connecting => println!("connected to {}", result?.peer_addr()),
+///     _ = tokio::time::sleep(Duration::from_secs(5)) => println!("still connecting"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Connecting<S = TcpStream> {
     state: State<S>,
@@ -289,11 +319,54 @@ impl<S> Future for Connecting<S> {
                 Report::default(),
             ))),
         };
+        if let Poll::Ready(result) = &answer {
+            summarize(result);
+        }
         if answer.is_ready() {
             // The race (and whatever it still held) is dropped now.
             this.state = State::Done;
         }
         answer
+    }
+}
+
+/// A process-wide number for each connect's span, so that its events can be told apart.
+fn next_id() -> u64 {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The one event that ends a connect's span: DEBUG, as hyper-util and reqwest log their
+/// connects (nothing at INFO per connect); what failed is the caller's to log.
+fn summarize<S>(result: &Result<Connection<S>, ConnectError>) {
+    use crate::report::Millis;
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    match result {
+        Ok(connection) => {
+            // The raw report: the winner's local address is read from the socket only on ask.
+            let raw = connection
+                .raw_report
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (elapsed, attempts) = raw.as_ref().map_or((Default::default(), 0), |report| {
+                (report.elapsed(), report.attempts().len())
+            });
+            tracing::debug!(
+                winner = %connection.peer,
+                elapsed = %Millis(elapsed),
+                attempts,
+                "connected"
+            );
+        }
+        Err(error) => tracing::debug!(
+            kind = ?error.kind(),
+            elapsed = %Millis(error.report().elapsed()),
+            attempts = error.report().attempts().len(),
+            %error,
+            "connect failed"
+        ),
     }
 }
 
@@ -312,6 +385,21 @@ impl<S> futures_util::future::FusedFuture for Connecting<S> {
 /// [`local_addr`](Connection::local_addr), [`report`](Connection::report) or
 /// [`into_parts`](Connection::into_parts) asks for it, not on every connect; a handshake's is
 /// read before the handshake starts.
+///
+/// ```
+/// use connect_by_list::{Connector, Outcome};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let connection = Connector::new().connect(listener.local_addr()?).await?;
+/// assert_eq!(connection.peer_addr(), listener.local_addr()?);
+/// assert_eq!(connection.report().winner().map(|won| won.outcome()), Some(Outcome::Connected));
+/// let (stream, report) = connection.into_parts();
+/// assert_eq!(stream.local_addr()?, report.attempts()[0].local().unwrap());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Connection<S = TcpStream> {
     stream: S,
     /// The local address, once read (or the error reading it gave).
@@ -488,8 +576,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Connection<S> {
 /// # Ok(())
 /// # }
 /// ```
-pub fn connect(
-    targets: impl IntoTargets,
+pub fn connect<M>(
+    targets: impl IntoTargets<M>,
 ) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send + Unpin {
     static DEFAULT: OnceLock<Connector> = OnceLock::new();
     let connecting = DEFAULT.get_or_init(Connector::new).connect(targets);

@@ -8,6 +8,19 @@ use crate::report::{Millis, Outcome, Report};
 use crate::target::InvalidTarget;
 
 /// What kind of failure a [`ConnectError`] is.
+///
+/// This crate's own kind, not [`io::ErrorKind`] (to which [`ConnectError::io_kind`] maps it).
+///
+/// ```
+/// use connect_by_list::{Connector, ErrorKind};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let error = Connector::new().connect("no-port-here").await.unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+/// assert_eq!(error.io_kind(), std::io::ErrorKind::InvalidInput);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -33,13 +46,37 @@ pub enum ErrorKind {
 /// each attempt with its own [`io::Error`]. Converts into an [`io::Error`] of a fitting kind
 /// (`InvalidInput`, `NotFound`, `ConnectionRefused`, `TimedOut`, …) that still carries this error
 /// (see [`io::Error::get_ref`]).
-#[derive(Debug)]
+///
+/// Cheap to clone (the attempts' errors are shared), so one failure can be handed to several
+/// waiters or kept while the original is returned.
+///
+/// ```
+/// use connect_by_list::{Connector, ErrorKind};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // A port that nothing listens on: a listener's, closed again.
+/// let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = socket.local_addr().unwrap();
+/// drop(socket);
+///
+/// let error = Connector::new().connect(addr).await.unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::AllFailed);
+/// println!("{error}"); // could not connect: all 1 attempt(s) failed: 127.0.0.1:… refused …
+/// for attempt in error.report().attempts() {
+///     println!("{} {}: {:?}", attempt.remote(), attempt.outcome(), attempt.error());
+/// }
+/// let io: std::io::Error = error.clone().into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+/// # }
+/// ```
+#[derive(Clone, Debug)]
 pub struct ConnectError {
     // Boxed: a `Result<_, ConnectError>` stays one pointer wide on the error side.
     inner: Box<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Inner {
     kind: ErrorKind,
     report: Report,

@@ -8,20 +8,53 @@
 //! and reports every attempt.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // One line, for code that just wants a stream:
-//! let stream = connect_by_list::connect(["db1.example:5432", "db2.example:5432"]).await?;
-//!
-//! // Configured, with the story of the race:
 //! use std::time::Duration;
-//! let connector = connect_by_list::Connector::builder()
-//!     .attempt_delay(Duration::from_millis(250))
-//!     .timeout(Duration::from_secs(5))
-//!     .build()?;
-//! let connection = connector.connect(["db1.example:5432", "[2001:db8::7]:5432"]).await?;
-//! println!("{} from {}", connection.peer_addr(), connection.local_addr()?);
-//! print!("{}", connection.report().timeline());
-//! # drop(stream);
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // One line, for code that just wants a stream:
+//!     let stream = connect_by_list::connect(["example.com:80", "example.net:80"]).await?;
+//!     println!("connected to {}", stream.peer_addr()?);
+//!
+//!     // Configured, with the story of the race:
+//!     let connector = connect_by_list::Connector::builder()
+//!         .attempt_delay(Duration::from_millis(250))
+//!         .timeout(Duration::from_secs(5))
+//!         .build()?;
+//!     let connection = connector.connect(["example.com:80", "example.net:80"]).await?;
+//!     println!("{} from {}", connection.peer_addr(), connection.local_addr()?);
+//!     print!("{}", connection.report().timeline());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Targets, and why their order is not priority
+//!
+//! Targets ([`IntoTargets`]) are `SocketAddr`s, `"host:port"`, `"[v6]:port"`, `(host, port)`,
+//! [`Target`]s, or any array, `Vec`, slice or iterator of them: `connect(hosts.iter())` over a
+//! `Vec<String>` needs no `collect()`.
+//!
+//! The list is a set of ways to reach one service, not a ranking: every address of every
+//! target is ranked together by RFC 6724 (and the last race's winner goes first), so the
+//! first-listed target is not necessarily tried first. [`Builder::sort_addresses`]`(false)`
+//! keeps the caller's order (families still interleave). [`Connector::plan`] shows the order
+//! without connecting; here RFC 6724 puts `[::1]` before `127.0.0.1` (no packet is sent):
+//!
+//! ```
+//! use connect_by_list::Connector;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let targets = ["127.0.0.1:8080", "[::1]:8080"];
+//! let remotes = |plan: connect_by_list::Planned| {
+//!     plan.attempts().iter().map(|attempt| attempt.remote().to_string()).collect::<Vec<_>>()
+//! };
+//!
+//! let ranked = Connector::new().plan(targets).await?;
+//! assert_eq!(remotes(ranked), ["[::1]:8080", "127.0.0.1:8080"]);
+//!
+//! let as_given = Connector::builder().sort_addresses(false).build()?;
+//! assert_eq!(remotes(as_given.plan(targets).await?), ["127.0.0.1:8080", "[::1]:8080"]);
 //! # Ok(())
 //! # }
 //! ```
@@ -29,7 +62,7 @@
 //! # The path of one connect
 //!
 //! 1. **Targets** ([`IntoTargets`]): `SocketAddr`s, `"host:port"`, `"[v6]:port"`, `(host, port)`,
-//!    or lists of them. Bad input fails with [`ErrorKind::InvalidTarget`] before anything is
+//!    or lists or iterators of them. Bad input fails with [`ErrorKind::InvalidTarget`] before anything is
 //!    resolved or opened, naming the bad part.
 //! 2. **Resolution** ([`Resolve`], default [`SystemResolver`]): each name's IPv6 and IPv4
 //!    addresses are asked for at once. The race starts as soon as an IPv6 address is known, or
@@ -56,23 +89,99 @@
 //!    (kind, one-line summary of every attempt, the report, and each attempt's own
 //!    [`io::Error`](std::io::Error)); it converts into `io::Error` with a fitting kind.
 //!
-//! # With hyper and reqwest
+//! # Errors
+//!
+//! A [`ConnectError`] has a kind ([`ErrorKind`]: `InvalidTarget`, `NoAddresses`, `Denied` by
+//! the [`AddressFilter`], `AllFailed`, `TimedOut`), a one-line `Display` that names every
+//! attempt, and the [`Report`] with each attempt's own error. It is `Clone`, and converts into
+//! an [`io::Error`](std::io::Error) of a fitting kind (`ConnectionRefused`, `TimedOut`, …), so
+//! `?` works in functions that return `io::Result`. `ErrorKind` is this crate's own kind, not
+//! `std::io::ErrorKind`.
+//!
+//! # With hyper
 //!
 //! With the `hyper` feature, a [`Connector`] is a `tower_service::Service<http::Uri>`, the
-//! connector that hyper-util's legacy client and TLS wrappers such as hyper-rustls take; each
+//! connector that hyper-util's legacy client and TLS wrappers such as hyper-rustls take. Each
 //! response carries a `ConnectInfo` (local and remote address, and the race's report) in its
-//! extensions. See `ConnectInfo` and `examples/hyper_client.rs`.
+//! extensions; the guide, HTTPS included, is on `ConnectInfo`, and which URIs are taken is on
+//! `UriConnector`. See also `examples/hyper_client.rs`.
 //!
-//! reqwest cannot hand its TCP connect to another library. With the `reqwest` feature,
-//! `ReqwestResolver` plugs into `ClientBuilder::dns_resolver` and gives reqwest the connector's
-//! resolution, filter and order; reqwest still connects by itself (two attempts at most, no
-//! global deadline, no report). See `ReqwestResolver` and `examples/reqwest.rs`.
+//! ```no_run
+//! # #[cfg(feature = "hyper")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use connect_by_list::{ConnectInfo, Connector};
+//! use http_body_util::Empty;
+//! use hyper::body::Bytes;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use std::time::Duration;
+//!
+//! let connector = Connector::builder().timeout(Duration::from_secs(5)).build()?;
+//! let client: Client<Connector, Empty<Bytes>> =
+//!     Client::builder(TokioExecutor::new()).build(connector);
+//! let response = client.get("http://example.com/".parse()?).await?;
+//! if let Some(info) = response.extensions().get::<ConnectInfo>() {
+//!     print!("{} via {}\n{}", response.status(), info.remote_addr(), info.report().timeline());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Builder::timeout`] is the connect's own deadline: resolution and the race (with a
+//! handshake raced in it, as `HttpsConnector`'s TLS), not a TLS handshake done by a wrapper such
+//! as hyper-rustls, nor the request. For a deadline on a whole request, put tower's
+//! `Timeout` around the client. Its future is `!Unpin`; `map_future(Box::pin)` makes it
+//! `Unpin` where that is needed (polling by `&mut`, as `select!` does):
+//!
+//! ```no_run
+//! # #[cfg(feature = "hyper")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use connect_by_list::Connector;
+//! use http_body_util::Empty;
+//! use hyper::body::Bytes;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use std::time::Duration;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! let connector = Connector::builder().timeout(Duration::from_secs(3)).build()?;
+//! let client: Client<Connector, Empty<Bytes>> =
+//!     Client::builder(TokioExecutor::new()).build(connector);
+//! let client = ServiceBuilder::new()
+//!     .map_future(Box::pin)
+//!     .timeout(Duration::from_secs(10)) // the whole request, connect included
+//!     .service(client);
+//! let request = http::Request::get("http://example.com/").body(Empty::<Bytes>::new())?;
+//! let response = client.oneshot(request).await?;
+//! println!("{}", response.status());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # With reqwest
+//!
+//! reqwest cannot hand its TCP connect to another library. With the `reqwest` feature
+//! (reqwest 0.13) or `reqwest012` (reqwest 0.12), `ReqwestResolver` plugs into
+//! `ClientBuilder::dns_resolver` and gives reqwest the connector's resolution, filter and
+//! order; reqwest still connects by itself (two attempts at most, no global deadline, no
+//! report). The guide and its limits are on `ReqwestResolver`; see also `examples/reqwest.rs`.
+//!
+//! # Logging
+//!
+//! Through [`tracing`](https://docs.rs/tracing): each connect is a DEBUG span `connect` with an
+//! `id` and its `targets` (the first four, then how many more), and ends with one DEBUG event,
+//! `connected` (`winner`, `elapsed`, `attempts`) or `connect failed` (`kind`, `elapsed`,
+//! `attempts`, `error`). As with hyper-util and reqwest, nothing is logged at INFO per connect.
 //!
 //! # Features
 //!
-//! - `hyper`: `Service<Uri>` for hyper-util's client.
-//! - `reqwest`: the `reqwest::dns::Resolve` bridge.
-//! - `hickory`: `HickoryResolver`, a cancellable, non-blocking [`Resolve`] on hickory-resolver.
+//! | feature | gives | for |
+//! |---|---|---|
+//! | `hyper` | `Service<http::Uri>` for hyper-util's legacy client, `ConnectInfo` | hyper 1, hyper-util 0.1 (0.1.10 or later) |
+//! | `reqwest` | `ReqwestResolver` | reqwest 0.13 |
+//! | `reqwest012` | `ReqwestResolver` | reqwest 0.12 |
+//! | `hickory` | `HickoryResolver`, a cancellable, non-blocking [`Resolve`] | hickory-resolver 0.25 |
+//! | `rustls` | `Connector::connect_tls` and `TlsHandshake` (TLS raced with the connect); with `hyper`, `HttpsConnector` | tokio-rustls 0.26 (rustls 0.23) |
 //!
 //! # Platforms
 //!
@@ -80,7 +189,12 @@
 //! [`Builder::mark`] (`SO_MARK`) and [`Builder::tcp_user_timeout`] are Linux and Android only
 //! and refused by [`Builder::build`] elsewhere; [`Builder::fast_icmp_errors`]
 //! (`IPV6_RECVERR`) acts on Linux only. Time comes from `tokio::time`, so tests can pause it.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's Rust examples compile as doctests (they use every feature).
+#[cfg(all(doctest, feature = "hyper", feature = "reqwest"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod builder;
 mod config;
@@ -101,7 +215,7 @@ mod prefix;
 mod race;
 mod rank;
 mod report;
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "reqwest012"))]
 #[path = "reqwest.rs"]
 mod reqwest_bridge;
 mod resolve;
@@ -130,7 +244,7 @@ pub use rank::{InvalidPolicy, Policy, PolicyTable};
 pub use report::{
     Attempt, Outcome, Report, ResolveFailure, SkipReason, Skipped, Timeline, Unanswered,
 };
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "reqwest012"))]
 pub use reqwest_bridge::ReqwestResolver;
 pub use resolve::{Family, Resolve, Resolving, SystemResolver};
 #[cfg(feature = "hyper")]

@@ -907,6 +907,22 @@ fn nothing_to_try(skipped: &[Skipped]) -> ErrorKind {
 
 /// The attempts a connect would make, in order, without making them: see
 /// [`Connector::plan`](crate::Connector::plan).
+///
+/// ```
+/// use connect_by_list::Connector;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), connect_by_list::ConnectError> {
+/// // Loopback literals: ranked without a route lookup, nothing sent.
+/// let plan = Connector::new().plan(["127.0.0.1:8080", "[::1]:8080"]).await?;
+/// for attempt in plan.attempts() {
+///     println!("{} from {:?}", attempt.remote(), attempt.source());
+/// }
+/// assert_eq!(plan.attempts().len(), 2);
+/// assert!(plan.report().skipped().is_empty());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Planned {
     attempts: Vec<PlannedAttempt>,
@@ -926,6 +942,20 @@ impl Planned {
 }
 
 /// One attempt of a [`Planned`] connect.
+///
+/// ```
+/// use connect_by_list::Connector;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), connect_by_list::ConnectError> {
+/// let plan = Connector::new().plan("127.0.0.1:8080").await?;
+/// let first = &plan.attempts()[0];
+/// assert_eq!(first.remote().to_string(), "127.0.0.1:8080");
+/// assert_eq!(first.host(), None); // an IP literal, not a name
+/// assert_eq!(first.local(), None); // the kernel picks the source
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedAttempt {
     host: Option<Arc<str>>,

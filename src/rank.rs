@@ -29,6 +29,22 @@ const SCOPE_GLOBAL: u8 = 0xe;
 /// IPv4 addresses are looked up in their IPv4-mapped form (RFC 6724 §2.1
 /// and §6), so a row meant for IPv4 `10.0.0.0/8` is written
 /// `::ffff:10.0.0.0/104`.
+///
+/// ```
+/// use connect_by_list::{Policy, PolicyTable};
+///
+/// // Prefer a private IPv4 network (10.0.0.0/8) over everything else.
+/// let mut rows = PolicyTable::rfc6724().rows().to_vec();
+/// rows.push(Policy {
+///     prefix: "::ffff:10.0.0.0".parse().unwrap(),
+///     prefix_len: 104,
+///     precedence: 60,
+///     label: 4,
+/// });
+/// let table = PolicyTable::new(rows)?;
+/// assert_eq!(table.lookup("10.1.2.3".parse().unwrap()).precedence, 60);
+/// # Ok::<(), connect_by_list::InvalidPolicy>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Policy {
     /// The prefix. Bits past `prefix_len` must be zero.
@@ -124,6 +140,20 @@ const RFC6724_UPDATE_ROWS: [Policy; 9] = [
 /// matching prefix wins.
 ///
 /// The table always has a `::/0` row, so every address matches a row.
+///
+/// ```
+/// use connect_by_list::{Connector, PolicyTable};
+///
+/// // IPv4 before IPv6, as `precedence ::ffff:0:0/96 100` in gai.conf does:
+/// let connector = Connector::builder().policy_table(PolicyTable::prefer_ipv4()).build()?;
+/// let table = PolicyTable::rfc6724();
+/// assert!(
+///     table.lookup("2001:db8::1".parse().unwrap()).precedence
+///         > table.lookup("192.0.2.1".parse().unwrap()).precedence
+/// );
+/// # drop(connector);
+/// # Ok::<(), connect_by_list::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyTable {
     /// Longest prefix first, then by prefix, so that [`Self::lookup`] can
@@ -258,6 +288,14 @@ impl PolicyTable {
 /// Its [`Display`](fmt::Display) names the row (its position among the
 /// rows given, counting from 0, and its contents) and what is wrong with
 /// it.
+///
+/// ```
+/// use connect_by_list::{Policy, PolicyTable};
+///
+/// let too_long = Policy { prefix: "::".parse().unwrap(), prefix_len: 129, precedence: 1, label: 1 };
+/// let error = PolicyTable::new([too_long]).unwrap_err();
+/// println!("{error}"); // names row 0 and what is wrong with it
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidPolicy {
     index: usize,

@@ -9,6 +9,24 @@ use std::time::Duration;
 use crate::resolve::Family;
 
 /// How one attempt ended.
+///
+/// ```
+/// use connect_by_list::{Connector, Outcome};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A loopback port that nothing listens on (a listener's, closed again), then a live one.
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+/// let live = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let connector = Connector::builder().sort_addresses(false).build()?;
+/// let connection = connector.connect([closed, live.local_addr()?]).await?;
+/// let attempts = connection.report().attempts();
+/// let outcomes: Vec<Outcome> = attempts.iter().map(|attempt| attempt.outcome()).collect();
+/// assert_eq!(outcomes, [Outcome::Refused, Outcome::Connected]);
+/// assert_eq!(Outcome::Refused.as_str(), "refused");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -82,6 +100,26 @@ impl fmt::Display for Outcome {
 }
 
 /// One connection attempt: its addresses, when it ran, how it ended.
+///
+/// ```
+/// use connect_by_list::Connector;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A loopback port that nothing listens on (a listener's, closed again), then a live one.
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+/// let live = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let connector = Connector::builder().sort_addresses(false).build()?;
+/// let connection = connector.connect([closed, live.local_addr()?]).await?;
+/// let refused = &connection.report().attempts()[0];
+/// assert_eq!(refused.remote(), closed);
+/// assert!(refused.ended() >= refused.started());
+/// println!("{refused}"); // 127.0.0.1:… refused at 0.1ms
+/// let kind = refused.error().map(std::io::Error::kind);
+/// assert_eq!(kind, Some(std::io::ErrorKind::ConnectionRefused));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Attempt {
     pub(crate) host: Option<Arc<str>>,
@@ -181,6 +219,30 @@ impl fmt::Display for Attempt {
 }
 
 /// A host name that did not resolve for one address family, or at all.
+///
+/// ```
+/// use connect_by_list::{Connector, Family, Resolve, Resolving};
+///
+/// /// Knows no name at all.
+/// #[derive(Debug)]
+/// struct Nothing;
+///
+/// impl Resolve for Nothing {
+///     fn resolve(&self, _name: &str, _family: Family) -> Resolving {
+///         Box::pin(async { Err(std::io::Error::new(std::io::ErrorKind::NotFound, "unknown")) })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let connector = Connector::builder().resolver(Nothing).build()?;
+/// let error = connector.connect("db.example:5432").await.unwrap_err();
+/// let failure = &error.report().resolve_failures()[0];
+/// assert_eq!(failure.host(), "db.example");
+/// assert_eq!(failure.error().kind(), std::io::ErrorKind::NotFound);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ResolveFailure {
     pub(crate) host: Arc<str>,
@@ -206,6 +268,23 @@ impl fmt::Display for ResolveFailure {
 }
 
 /// An address that was known but never attempted, and why.
+///
+/// ```
+/// use connect_by_list::{AddressFilter, Connector, SkipReason};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let filter = AddressFilter::allow_all().deny("127.0.0.2/32".parse()?);
+/// let connector = Connector::builder().address_filter(filter).build()?;
+/// // Planned only: nothing is sent.
+/// let plan = connector.plan(["127.0.0.1:8080", "127.0.0.2:8080"]).await?;
+/// let skipped = &plan.report().skipped()[0];
+/// assert_eq!(skipped.remote().to_string(), "127.0.0.2:8080");
+/// assert!(matches!(skipped.reason(), SkipReason::Denied(_)));
+/// assert_eq!(skipped.reason().as_str(), "denied");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Skipped {
     pub(crate) host: Option<Arc<str>>,
@@ -248,6 +327,19 @@ impl fmt::Display for Skipped {
 }
 
 /// Why an address was not attempted.
+///
+/// ```
+/// use connect_by_list::SkipReason;
+///
+/// fn explain(reason: &SkipReason) -> String {
+///     match reason {
+///         SkipReason::Denied(denied) => format!("refused by the filter: {}", denied.reason()),
+///         SkipReason::NoUsableLocal(why) => format!("no local address reaches it: {why}"),
+///         other => other.as_str().to_owned(),
+///     }
+/// }
+/// # let _ = explain;
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SkipReason {
@@ -271,6 +363,25 @@ impl SkipReason {
 ///
 /// Carried by a successful [`Connection`](crate::Connection) and by every
 /// [`ConnectError`](crate::ConnectError). Cheap to clone.
+///
+/// ```
+/// use connect_by_list::Connector;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A loopback port that nothing listens on (a listener's, closed again), then a live one.
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+/// let live = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let connector = Connector::builder().sort_addresses(false).build()?;
+/// let connection = connector.connect([closed, live.local_addr()?]).await?;
+/// let report = connection.report();
+/// assert_eq!(report.attempts().len(), 2);
+/// assert_eq!(report.winner().map(|won| won.remote()), Some(live.local_addr()?));
+/// println!("{report}"); // one line: every attempt
+/// println!("took {:?}", report.elapsed());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub(crate) attempts: Vec<Attempt>,
@@ -345,6 +456,22 @@ impl Report {
 }
 
 /// The table that [`Report::timeline`] shows.
+///
+/// ```
+/// use connect_by_list::Connector;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A loopback port that nothing listens on (a listener's, closed again), then a live one.
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+/// let live = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let connector = Connector::builder().sort_addresses(false).build()?;
+/// let connection = connector.connect([closed, live.local_addr()?]).await?;
+/// let table = connection.report().timeline().to_string();
+/// assert!(table.contains("refused") && table.contains("<- won"), "{table}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Timeline<'a> {
     report: &'a Report,

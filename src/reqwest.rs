@@ -1,81 +1,9 @@
-//! reqwest integration (feature `reqwest`): a `reqwest::dns::Resolve` that resolves and orders
-//! addresses the way this crate does.
-//!
-//! # With reqwest
-//!
-//! reqwest's public API cannot replace its TCP connect; the deepest hook it offers is the name
-//! resolver. [`ReqwestResolver`] plugs in there: made from a [`Connector`](crate::Connector), it
-//! resolves a name the way the connector would (IPv6 and IPv4 asked at once through its
-//! [`Resolve`]), drops what its [`AddressFilter`](crate::AddressFilter) denies (SSRF defence for
-//! names, DNS rebinding included), ranks by RFC 6724, puts the last winner first (its history)
-//! and interleaves the families, and hands reqwest the addresses in that order, so that reqwest's
-//! own connect starts from the best address.
-//!
-//! ```no_run
-//! use connect_by_list::ReqwestResolver;
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let connector = connect_by_list::Connector::builder()
-//!     .address_filter(connect_by_list::AddressFilter::deny_non_public())
-//!     .build()?;
-//! let client = reqwest::Client::builder()
-//!     .dns_resolver(ReqwestResolver::from(connector))
-//!     .build()?;
-//! let response = client.get("http://example.com/").send().await?;
-//! println!("{} from {:?}", response.status(), response.remote_addr());
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! What this cannot do, because reqwest still connects itself (with hyper-util's
-//! `HttpConnector`):
-//!
-//! - reqwest races at most two attempts, one per family (the first address's family, then the
-//!   other when that has not connected within 300 ms), and within a family tries one address
-//!   after another;
-//! - its only deadline is its own `connect_timeout`, which hyper-util also divides among a
-//!   family's addresses, so a silent address uses up its share before the next is tried;
-//! - no report of the attempts;
-//! - a URL with an IP literal (`http://192.0.2.7/`, `http://[2001:db8::7]/`) never reaches a
-//!   resolver, so this one changes nothing for it, and its address filter does not see it;
-//! - the connector's local addresses and socket options do not apply (reqwest opens the
-//!   sockets), and what reqwest's connect learns does not feed the connector's history;
-//! - names set with `ClientBuilder::resolve` bypass it too.
-//!
-//! For full control (every address raced under one deadline, the report of every attempt in each
-//! response's extensions), use hyper-util's client with a [`Connector`](crate::Connector) (feature
-//! `hyper`), wrapped with hyper-rustls for TLS:
-//!
-//! ```no_run
-//! # #[cfg(feature = "hyper")]
-//! # async fn run(tls: rustls::ClientConfig) -> Result<(), Box<dyn std::error::Error>> {
-//! use connect_by_list::{ConnectInfo, Connector};
-//! use http_body_util::Empty;
-//! use hyper::body::Bytes;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
-//! use std::time::Duration;
-//!
-//! let connector = Connector::builder().timeout(Duration::from_secs(5)).build()?;
-//! // `tls` holds the trust roots, for example from rustls-native-certs or webpki-roots.
-//! let https = hyper_rustls::HttpsConnectorBuilder::new()
-//!     .with_tls_config(tls)
-//!     .https_or_http()
-//!     .enable_http1()
-//!     .wrap_connector(connector);
-//! let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
-//! let response = client.get("https://example.com/".parse()?).await?;
-//! if let Some(info) = response.extensions().get::<ConnectInfo>() {
-//!     print!("{} over {}:\n{}", response.status(), info.remote_addr(), info.report().timeline());
-//! }
-//! # Ok(())
-//! # }
-//! ```
+//! reqwest integration (features `reqwest` for 0.13, `reqwest012` for 0.12): a
+//! `reqwest::dns::Resolve` that resolves and orders addresses the way this crate does. The guide
+//! is on [`ReqwestResolver`], where readers of the rendered docs find it.
 
 use std::fmt;
 use std::net::SocketAddr;
-
-use ::reqwest::dns::{Addrs, Name, Resolve as ReqwestResolve, Resolving as ReqwestResolving};
 
 use crate::connector::Connector;
 use crate::resolve::{Resolve, SystemResolver};
@@ -84,17 +12,84 @@ use crate::target::Target;
 /// A `reqwest::dns::Resolve` that resolves, filters and orders a name's addresses as a
 /// [`Connector`] would. Give it to `reqwest::ClientBuilder::dns_resolver`.
 ///
-/// It starts reqwest's connect from the best address, but reqwest still connects by itself: it
-/// races at most two attempts (one per family), has no deadline but its own `connect_timeout`
-/// (divided among a family's addresses), reports no attempts, and never asks a resolver about a
-/// URL whose host is an IP literal. For all of that, use hyper-util's client with a
-/// [`Connector`] (feature `hyper`).
+/// # With reqwest
+///
+/// reqwest's public API cannot replace its TCP connect; the deepest hook it offers is the name
+/// resolver. `ReqwestResolver` plugs in there: made from a [`Connector`], it resolves a name the
+/// way the connector would (IPv6 and IPv4 asked at once through its [`Resolve`]), drops what
+/// its [`AddressFilter`](crate::AddressFilter) denies (SSRF defence for names, DNS rebinding
+/// included), ranks by RFC 6724, puts the last winner first (its history) and interleaves the
+/// families, and hands reqwest the addresses in that order, so that reqwest's own connect
+/// starts from the best address.
+///
+/// ```no_run
+/// # #[cfg(feature = "reqwest")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use connect_by_list::{AddressFilter, Connector, ReqwestResolver};
+///
+/// let connector = Connector::builder()
+///     .address_filter(AddressFilter::deny_non_public())
+///     .build()?;
+/// let client = reqwest::Client::builder()
+///     .dns_resolver(ReqwestResolver::from(connector))
+///     .build()?;
+/// let response = client.get("http://example.com/").send().await?;
+/// println!("{} from {:?}", response.status(), response.remote_addr());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Versions
+///
+/// The feature `reqwest` implements reqwest 0.13's `dns::Resolve`, the feature `reqwest012`
+/// reqwest 0.12's (both may be on). reqwest 0.12's `dns_resolver` takes an `Arc`:
+///
+/// ```no_run
+/// # #[cfg(feature = "reqwest012")]
+/// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # use reqwest012 as reqwest;
+/// use connect_by_list::ReqwestResolver;
+/// use std::sync::Arc;
+///
+/// let client = reqwest::Client::builder()
+///     .dns_resolver(Arc::new(ReqwestResolver::system()))
+///     .build()?;
+/// # drop(client);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # What it cannot do
+///
+/// reqwest still connects by itself (with hyper-util's `HttpConnector`), so:
+///
+/// - it races at most two attempts, one per family (the first address's family, then the
+///   other when that has not connected within 300 ms), and within a family tries one address
+///   after another;
+/// - its only deadline is its own `connect_timeout`, which hyper-util also divides among a
+///   family's addresses, so a silent address uses up its share before the next is tried;
+/// - no report of the attempts;
+/// - a URL with an IP literal (`http://192.0.2.7/`, `http://[2001:db8::7]/`) never reaches a
+///   resolver, so this one changes nothing for it, and its address filter does not see it;
+/// - the connector's local addresses and socket options do not apply (reqwest opens the
+///   sockets), and what reqwest's connect learns does not feed the connector's history;
+/// - names set with `ClientBuilder::resolve` bypass it too.
+///
+/// When nothing is left to try, reqwest's error has the connector's
+/// [`ConnectError`](crate::ConnectError) in its source chain, with every name failure; when
+/// the filter denied every address, the message lists them (without a port: reqwest adds its
+/// own).
+///
+/// For full control (every address raced under one deadline, the report of every attempt in
+/// each response's extensions), use hyper-util's client with a [`Connector`] (feature `hyper`),
+/// wrapped with hyper-rustls for TLS: see the crate root's "With hyper".
+///
+/// A resolver of your own works too, here one that answers every name with 127.0.0.1:
 ///
 /// ```
 /// use connect_by_list::{Family, ReqwestResolver, Resolve, Resolving};
 /// use std::net::{IpAddr, Ipv4Addr};
 ///
-/// /// Answers every name with 127.0.0.1.
 /// #[derive(Debug)]
 /// struct Loopback;
 ///
@@ -108,11 +103,14 @@ use crate::target::Target;
 ///     }
 /// }
 ///
+/// # #[cfg(feature = "reqwest")]
+/// # {
 /// let client = reqwest::Client::builder()
 ///     .dns_resolver(ReqwestResolver::new(Loopback))
 ///     .build()?;
 /// # drop(client);
-/// # Ok::<(), reqwest::Error>(())
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct ReqwestResolver {
@@ -120,7 +118,8 @@ pub struct ReqwestResolver {
 }
 
 impl ReqwestResolver {
-    /// Resolves with `resolver`, with the connector's other defaults.
+    /// Resolves with `resolver`, with the connector's other defaults (see the example on
+    /// [`ReqwestResolver`]).
     pub fn new(resolver: impl Resolve) -> ReqwestResolver {
         ReqwestResolver {
             connector: Connector::with_resolver(resolver),
@@ -128,7 +127,12 @@ impl ReqwestResolver {
     }
 
     /// Resolves with the operating system's resolver ([`SystemResolver`]), with the connector's
-    /// other defaults.
+    /// other defaults. The same as `ReqwestResolver::default()`.
+    ///
+    /// ```
+    /// let resolver = connect_by_list::ReqwestResolver::system();
+    /// # drop(resolver);
+    /// ```
     pub fn system() -> ReqwestResolver {
         ReqwestResolver::new(SystemResolver)
     }
@@ -155,35 +159,102 @@ impl fmt::Debug for ReqwestResolver {
     }
 }
 
-impl ReqwestResolve for ReqwestResolver {
-    /// Resolves `name` into addresses in the order to try them, with port 0: reqwest puts in the
-    /// URL's port, or its scheme's. When nothing is left to try, the error is the connector's
-    /// [`ConnectError`](crate::ConnectError), with every name failure and denied address.
-    fn resolve(&self, name: Name) -> ReqwestResolving {
-        let connector = self.connector.clone();
-        let name = name.as_str().to_owned();
-        Box::pin(async move {
-            // Any port will do: the plan's order does not depend on it, and reqwest sets its own.
-            let target = Target::new(&name, 1).map_err(crate::ConnectError::from_invalid_target)?;
-            let planned = connector.order(target).await?;
-            let mut seen = std::collections::HashSet::new();
-            let ordered: Vec<SocketAddr> = planned
-                .attempts()
-                .iter()
-                .map(|attempt| SocketAddr::new(attempt.remote().ip(), 0))
-                .filter(|addr| seen.insert(*addr))
-                .collect();
-            let addrs: Addrs = Box::new(ordered.into_iter());
-            Ok(addrs)
-        })
+impl ReqwestResolver {
+    /// `name`'s addresses in the order to try them, with port 0: reqwest puts in the URL's port,
+    /// or its scheme's. The one body behind both reqwest versions' `Resolve`.
+    async fn ordered(
+        connector: Connector,
+        name: String,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        // Any port will do: the plan's order does not depend on it, and reqwest sets its own.
+        let target = Target::new(&name, 1).map_err(crate::ConnectError::from_invalid_target)?;
+        let planned = connector.order(target).await.map_err(|error| {
+            if error.kind() == crate::ErrorKind::Denied {
+                Box::new(AllDenied { name, error }) as Box<dyn std::error::Error + Send + Sync>
+            } else {
+                Box::new(error)
+            }
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(planned
+            .attempts()
+            .iter()
+            .map(|attempt| SocketAddr::new(attempt.remote().ip(), 0))
+            .filter(|addr| seen.insert(*addr))
+            .collect())
     }
 }
 
-#[cfg(test)]
+/// Implements one reqwest version's `dns::Resolve` with [`ReqwestResolver::ordered`].
+macro_rules! resolve_for {
+    ($reqwest:ident, $feature:literal) => {
+        #[cfg(feature = $feature)]
+        impl ::$reqwest::dns::Resolve for ReqwestResolver {
+            /// Resolves `name` into addresses in the order to try them, with port 0: reqwest
+            /// puts in the URL's port, or its scheme's. When nothing is left to try, the error
+            /// is the connector's [`ConnectError`](crate::ConnectError), with every name failure,
+            /// or (when the filter denied every address) an error that lists them and has the
+            /// `ConnectError` as its source.
+            fn resolve(&self, name: ::$reqwest::dns::Name) -> ::$reqwest::dns::Resolving {
+                let connector = self.connector.clone();
+                let name = name.as_str().to_owned();
+                Box::pin(async move {
+                    let ordered = ReqwestResolver::ordered(connector, name).await?;
+                    let addrs: ::$reqwest::dns::Addrs = Box::new(ordered.into_iter());
+                    Ok(addrs)
+                })
+            }
+        }
+    };
+}
+
+resolve_for!(reqwest, "reqwest");
+resolve_for!(reqwest012, "reqwest012");
+
+/// Every address of a name was denied by the address filter. Shown with addresses alone: the
+/// bridge orders addresses for reqwest, which adds the port itself, so the port the plan was
+/// made with means nothing to the reader. The [`ConnectError`](crate::ConnectError) is its
+/// source.
+#[derive(Debug)]
+struct AllDenied {
+    name: String,
+    error: crate::ConnectError,
+}
+
+impl fmt::Display for AllDenied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "every address of {} was denied by the address filter",
+            self.name
+        )?;
+        let mut separator = ": ";
+        for skipped in self.error.report().skipped() {
+            let ip = skipped.remote().ip();
+            match skipped.reason() {
+                crate::SkipReason::Denied(denied) => {
+                    write!(f, "{separator}{ip} ({})", denied.reason())?
+                }
+                other => write!(f, "{separator}{ip} ({})", other.as_str())?,
+            }
+            separator = "; ";
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AllDenied {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+#[cfg(all(test, feature = "reqwest"))]
 mod tests {
     use super::*;
     use crate::resolve::{Family, Resolving};
     use crate::{AddressFilter, Connector};
+    use ::reqwest::dns::{Name, Resolve as ReqwestResolve};
     use std::collections::HashMap;
     use std::io;
 
@@ -285,7 +356,38 @@ mod tests {
             (("b.test", Family::V4), vec!["169.254.169.254"]),
         ]));
         let error = order(&bridge(script, filter), "b.test").expect_err("denied");
-        assert!(error.contains("denied"), "{error}");
+        // The address alone: the port the plan was made with is no port reqwest will use.
+        assert!(
+            error.starts_with(
+                "every address of b.test was denied by the address filter: 169.254.169.254 ("
+            ),
+            "{error}"
+        );
+        assert!(!error.contains(":1"), "{error}");
+        // The connector's own error, the source, is still there with its report (and the
+        // placeholder port the message above leaves out).
+        let script = Script(HashMap::from([
+            (("b.test", Family::V6), vec![]),
+            (("b.test", Family::V4), vec!["169.254.169.254"]),
+        ]));
+        let bridge = bridge(script, AddressFilter::deny_non_public());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let name: Name = "b.test".parse().expect("a name");
+        let error = match runtime.block_on(ReqwestResolve::resolve(&bridge, name)) {
+            Ok(_) => panic!("b.test resolved"),
+            Err(error) => error,
+        };
+        let source = std::error::Error::source(&*error)
+            .and_then(|source| source.downcast_ref::<crate::ConnectError>())
+            .expect("the ConnectError is the source");
+        assert_eq!(source.kind(), crate::ErrorKind::Denied);
+        assert!(
+            source.to_string().contains("169.254.169.254:1 denied"),
+            "{source}"
+        );
     }
 
     #[test]

@@ -10,6 +10,14 @@ use std::net::IpAddr;
 use std::pin::Pin;
 
 /// An address family.
+///
+/// ```
+/// use connect_by_list::Family;
+///
+/// assert_eq!(Family::of("2001:db8::1".parse().unwrap()), Family::V6);
+/// assert_eq!(Family::V6.other(), Family::V4);
+/// assert_eq!(Family::V4.to_string(), "IPv4");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
     /// IPv6 (AAAA records).
@@ -48,6 +56,14 @@ impl fmt::Display for Family {
 }
 
 /// What [`Resolve::resolve`] returns: a boxed future of one family's addresses.
+///
+/// ```
+/// use connect_by_list::Resolving;
+/// use std::net::{IpAddr, Ipv6Addr};
+///
+/// let answer: Resolving = Box::pin(async { Ok(vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]) });
+/// # drop(answer);
+/// ```
 pub type Resolving = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
 
 /// Turns a host name into addresses of one family.
@@ -102,6 +118,19 @@ pub trait Resolve: fmt::Debug + Send + Sync + 'static {
 /// A lookup cannot be interrupted: when the connect is dropped or times out, the blocking thread
 /// finishes the lookup. A connector shares such a lookup between its connects and bounds how
 /// many run at once ([`Builder::max_concurrent_lookups`](crate::Builder::max_concurrent_lookups)).
+///
+/// ```no_run
+/// use connect_by_list::{Family, Resolve, SystemResolver};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// // The default resolver of every connector; asked directly, one family at a time:
+/// let v6 = SystemResolver.resolve("localhost", Family::V6).await?;
+/// let v4 = SystemResolver.resolve("localhost", Family::V4).await?;
+/// println!("localhost: {v6:?} {v4:?}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemResolver;
 

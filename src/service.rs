@@ -1,80 +1,5 @@
-//! hyper integration (feature `hyper`): a [`Connector`] is a `tower_service::Service<http::Uri>`,
-//! the connector hyper-util's client and TLS wrappers such as hyper-rustls take.
-//!
-//! # With hyper
-//!
-//! Hand a [`Connector`] to hyper-util's legacy client where it would take its own
-//! `HttpConnector`. Every new connection is then raced over every address of the URI's host, under
-//! the connector's one deadline. Each response carries a [`ConnectInfo`] in its extensions: the
-//! local and remote address of the connection it came over, and the [`Report`] of the race that
-//! made that connection (a response over a reused, pooled connection carries that connection's
-//! report).
-//!
-//! ```no_run
-//! use connect_by_list::{ConnectError, ConnectInfo, Connector};
-//! use http_body_util::Empty;
-//! use hyper::body::Bytes;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
-//! use std::time::Duration;
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let connector = Connector::builder().timeout(Duration::from_secs(5)).build()?;
-//! let client: Client<Connector, Empty<Bytes>> =
-//!     Client::builder(TokioExecutor::new()).build(connector);
-//!
-//! match client.get("http://example.com/".parse()?).await {
-//!     Ok(response) => {
-//!         if let Some(info) = response.extensions().get::<ConnectInfo>() {
-//!             println!("{} over {}", response.status(), info.remote_addr());
-//!             print!("{}", info.report().timeline());
-//!         }
-//!     }
-//!     // A connect that failed keeps every attempt: the client error's source is the
-//!     // `ConnectError`.
-//!     Err(error) => {
-//!         let source = std::error::Error::source(&error);
-//!         match source.and_then(|source| source.downcast_ref::<ConnectError>()) {
-//!             Some(connect) => print!("{}", connect.report().timeline()),
-//!             None => println!("request failed: {error}"),
-//!         }
-//!     }
-//! }
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! For HTTPS, wrap the connector with a TLS connector such as hyper-rustls's
-//! `HttpsConnectorBuilder::wrap_connector` (or hyper-tls's `HttpsConnector::new_with_connector`).
-//! The TCP part, and so the race and the report, stay this crate's:
-//!
-//! ```no_run
-//! # use connect_by_list::Connector;
-//! # use http_body_util::Empty;
-//! # use hyper::body::Bytes;
-//! # use hyper_util::client::legacy::Client;
-//! # use hyper_util::rt::TokioExecutor;
-//! # fn run(connector: Connector, tls: rustls::ClientConfig) {
-//! // `tls` holds the trust roots, for example from rustls-native-certs or webpki-roots.
-//! let https = hyper_rustls::HttpsConnectorBuilder::new()
-//!     .with_tls_config(tls)
-//!     .https_or_http()
-//!     .enable_http1()
-//!     .wrap_connector(connector);
-//! let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
-//! # drop(client);
-//! # }
-//! ```
-//!
-//! # Which URIs
-//!
-//! The connector uses the URI's scheme, host and port, nothing else. The host is a name (resolved
-//! by the connector's [`Resolve`](crate::Resolve)r), an IPv4 literal, or a bracketed IPv6 literal
-//! (`http://[2001:db8::7]:8080/`). The port is the URI's, or 80 for `http` and 443 for `https`.
-//! A URI with no host, no scheme, or a scheme other than `http` and `https` fails with
-//! [`ErrorKind::InvalidTarget`](crate::ErrorKind::InvalidTarget) before anything is resolved or
-//! opened, and the error names the part of the URI at fault. [`UriConnector`] takes other schemes
-//! too.
+//! hyper integration (feature `hyper`): a [`Connector`] is a `tower_service::Service<http::Uri>`.
+//! The guide is in the docs readers see: the crate root, [`ConnectInfo`] and [`UriConnector`].
 
 use std::fmt;
 use std::future::Future;
@@ -102,6 +27,38 @@ use crate::target::{InvalidTarget, Target};
 /// The same as `Service<Uri>` for [`Connector`], with a choice of which URI schemes it takes:
 /// `http` and `https` by default, any scheme with [`UriConnector::allow_any_scheme`]. That policy
 /// is about URIs, not about connecting, so it lives here and not in the [`Connector`]'s settings.
+///
+/// # Which URIs
+///
+/// Both this and a plain [`Connector`] use the URI's scheme, host and port, nothing else. The
+/// host is a name (resolved by the connector's [`Resolve`](crate::Resolve)r), an IPv4 literal,
+/// or a bracketed IPv6 literal (`http://[2001:db8::7]:8080/`). The port is the URI's, or 80 for
+/// `http` and 443 for `https` (with any scheme allowed, also 80 for `ws` and 443 for `wss`;
+/// other schemes must name their port, and `host:port` without a scheme, the form of a
+/// `CONNECT` request, is taken too).
+///
+/// A URI with no host, no scheme, port 0, or a scheme other than `http` and `https` (unless
+/// allowed) fails with [`ErrorKind::InvalidTarget`](crate::ErrorKind::InvalidTarget) before
+/// anything is resolved or opened, and the error names the part of the URI at fault. Errors
+/// show the scheme, host and port only: user info, path and query may hold secrets.
+///
+/// ```
+/// use connect_by_list::{Connector, ErrorKind, UriConnector};
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut plain = Connector::new();
+/// let error = plain.call("ftp://files.example/".parse().unwrap()).await.unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+/// assert!(error.to_string().contains("not http or https"), "{error}");
+///
+/// // Any scheme, as long as the port is known:
+/// let mut any = UriConnector::new(Connector::new()).allow_any_scheme(true);
+/// let error = any.call("redis://cache.example/".parse().unwrap()).await.unwrap_err();
+/// assert!(error.to_string().contains("no default port"), "{error}");
+/// # }
+/// ```
 ///
 /// ```
 /// use connect_by_list::{Connector, UriConnector};
@@ -280,6 +237,21 @@ pub(crate) fn shown(uri: &Uri) -> String {
 /// or a [`ConnectError`] with every attempt.
 ///
 /// `Send` and `Unpin`, as hyper-util's client requires. Dropping it closes every socket it opened.
+///
+/// ```
+/// use connect_by_list::{Connector, UriConnecting};
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let uri = format!("http://{}/", listener.local_addr()?).parse()?;
+/// let connecting: UriConnecting = Connector::new().call(uri);
+/// let stream = connecting.await?;
+/// assert_eq!(stream.info().remote_addr(), listener.local_addr()?);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct UriConnecting {
     /// The connect, or a target already found invalid (which it answers with).
@@ -306,9 +278,81 @@ impl Future for UriConnecting {
 
 /// Where a connection made by a [`Connector`] for hyper goes, and how the race that made it ran.
 ///
-/// hyper-util's client puts it in the extensions of every response (this crate cannot make
-/// hyper-util's own `HttpInfo`, whose fields are private; this carries the same addresses and the
-/// report):
+/// # With hyper
+///
+/// Hand a [`Connector`] to hyper-util's legacy client where it would take its own
+/// `HttpConnector`. Every new connection is then raced over every address of the URI's host,
+/// under the connector's one deadline ([`Builder::timeout`](crate::Builder::timeout), which
+/// bounds the connect, not the request). The client puts a `ConnectInfo` in the extensions of
+/// every response: the local and remote address of the connection it came over, and the
+/// [`Report`] of the race that made that connection (a response over a reused, pooled
+/// connection carries that connection's report). This crate cannot make hyper-util's own
+/// `HttpInfo`, whose fields are private; this carries the same addresses and the report.
+///
+/// ```no_run
+/// use connect_by_list::{ConnectError, ConnectInfo, Connector};
+/// use http_body_util::Empty;
+/// use hyper::body::Bytes;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use std::time::Duration;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let connector = Connector::builder().timeout(Duration::from_secs(5)).build()?;
+/// let client: Client<Connector, Empty<Bytes>> =
+///     Client::builder(TokioExecutor::new()).build(connector);
+///
+/// match client.get("http://example.com/".parse()?).await {
+///     Ok(response) => {
+///         if let Some(info) = response.extensions().get::<ConnectInfo>() {
+///             println!("{} over {}", response.status(), info.remote_addr());
+///             print!("{}", info.report().timeline());
+///         }
+///     }
+///     // A connect that failed keeps every attempt: the client error's source is the
+///     // `ConnectError`.
+///     Err(error) => {
+///         let source = std::error::Error::source(&error);
+///         match source.and_then(|source| source.downcast_ref::<ConnectError>()) {
+///             Some(connect) => print!("{}", connect.report().timeline()),
+///             None => println!("request failed: {error}"),
+///         }
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # HTTPS
+///
+/// Wrap the connector with a TLS connector such as hyper-rustls's
+/// `HttpsConnectorBuilder::wrap_connector` (or hyper-tls's `HttpsConnector::new_with_connector`).
+/// The TCP part, and so the race and the report, stay this crate's, and `ConnectInfo` still
+/// reaches the response:
+///
+/// ```no_run
+/// use connect_by_list::{ConnectInfo, Connector};
+/// use http_body_util::Empty;
+/// use hyper::body::Bytes;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+///
+/// # async fn run(tls: rustls::ClientConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// // `tls` holds the trust roots, for example from rustls-native-certs or webpki-roots.
+/// let https = hyper_rustls::HttpsConnectorBuilder::new()
+///     .with_tls_config(tls)
+///     .https_or_http()
+///     .enable_http1()
+///     .wrap_connector(Connector::new());
+/// let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+/// let response = client.get("https://example.com/".parse()?).await?;
+/// let info = response.extensions().get::<ConnectInfo>();
+/// println!("{} over {:?}", response.status(), info.map(ConnectInfo::remote_addr));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// In code that only has the response:
 ///
 /// ```
 /// use connect_by_list::ConnectInfo;
@@ -351,6 +395,22 @@ impl ConnectInfo {
 /// It implements hyper's `Read` and `Write` (and Tokio's `AsyncRead` and `AsyncWrite`, for use
 /// outside hyper), and hyper-util's `Connection`, whose `Connected` carries a [`ConnectInfo`] as
 /// its extra, and says whether TLS negotiated HTTP/2.
+///
+/// ```
+/// use connect_by_list::Connector;
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let uri = format!("http://{}/", listener.local_addr()?).parse()?;
+/// let stream = Connector::new().call(uri).await?;
+/// println!("{}", stream.info().report());
+/// let tcp: tokio::net::TcpStream = stream.into_inner();
+/// assert_eq!(tcp.peer_addr()?, listener.local_addr()?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct HttpStream<S = TcpStream> {
     io: TokioIo<S>,

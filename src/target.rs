@@ -11,6 +11,17 @@ const MAX_NAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 
 /// The host part of a [`Target`]: an IP address, or a name still to be resolved.
+///
+/// ```
+/// use connect_by_list::{Host, Target};
+///
+/// let named: Target = "db1.example:5432".parse()?;
+/// assert!(matches!(named.host(), Host::Name(name) if &**name == "db1.example"));
+/// let literal: Target = "[::1]:5432".parse()?;
+/// assert_eq!(literal.host(), &Host::Ip("::1".parse().unwrap()));
+/// assert_eq!(literal.host().to_string(), "[::1]");
+/// # Ok::<(), connect_by_list::InvalidTarget>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Host {
     /// An IP literal; it skips resolution.
@@ -290,6 +301,16 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// A target that could not be understood: which input, and what is wrong with it.
+///
+/// ```
+/// let error = "db1.example".parse::<connect_by_list::Target>().unwrap_err();
+/// assert_eq!(error.input(), "\"db1.example\"");
+/// assert_eq!(error.reason(), "missing port (expected host:port)");
+/// assert_eq!(
+///     error.to_string(),
+///     "invalid target \"db1.example\": missing port (expected host:port)"
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidTarget {
     input: String,
@@ -328,12 +349,52 @@ impl fmt::Display for InvalidTarget {
 impl std::error::Error for InvalidTarget {}
 
 /// One endpoint: anything that converts into a single [`Target`].
-pub trait IntoTarget {
+///
+/// Implemented for [`Target`], [`SocketAddr`] (and its V4 and V6 forms), `(IpAddr, u16)` (and
+/// its V4 and V6 forms), `"host:port"` text (`&str`, `String`), `(host, port)` with the host as
+/// `&str` or `String`, and references to any of these. Sealed, as Tokio's `ToSocketAddrs` is:
+/// the list may grow, but no other crate can add to it, so a new conversion never breaks a
+/// caller.
+///
+/// ```
+/// use connect_by_list::IntoTarget;
+///
+/// let target = ("db1.example", 5432).into_target()?;
+/// assert_eq!(target.to_string(), "db1.example:5432");
+/// # Ok::<(), connect_by_list::InvalidTarget>(())
+/// ```
+///
+/// Other crates cannot implement it:
+///
+/// ```compile_fail,E0277
+/// struct Mine;
+///
+/// impl connect_by_list::IntoTarget for Mine {
+///     fn into_target(self) -> Result<connect_by_list::Target, connect_by_list::InvalidTarget> {
+///         "example.com:443".parse()
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an endpoint connect-by-list understands",
+    note = "an endpoint is a `SocketAddr`, `\"host:port\"` text, `(host, port)`, a `Target`, or a reference to one"
+)]
+pub trait IntoTarget: sealed::Endpoint {
     /// Converts, or says what is wrong with the input.
     fn into_target(self) -> Result<Target, InvalidTarget>;
 }
 
-/// A list of endpoints: one [`IntoTarget`] value, or an array, slice or `Vec` of them.
+/// What [`Connector::connect`](crate::Connector::connect) and its kin take: one endpoint, or any
+/// collection or iterator of endpoints.
+///
+/// One [`IntoTarget`] value is a list of one. Arrays, slices, `Vec`s and every other
+/// [`IntoIterator`] whose items are [`IntoTarget`] are lists, iterators included, so a
+/// `Vec<String>` of hosts goes in as `hosts.iter()`, or with ports added as
+/// `hosts.iter().map(|host| (host.as_str(), 443))`, without a `collect()`.
+///
+/// The parameter `M` tells the two cases apart (one endpoint, or a list); the compiler infers it
+/// and callers never name it. Code that passes targets on is generic over it:
+/// `fn fetch<M>(targets: impl IntoTargets<M>)`. Sealed, as [`IntoTarget`] is.
 ///
 /// ```
 /// use connect_by_list::IntoTargets;
@@ -345,196 +406,145 @@ pub trait IntoTarget {
 /// let addr: SocketAddr = "[::1]:8080".parse().unwrap();
 /// let literal = addr.into_targets()?;
 /// assert_eq!((one.len(), many.len(), mixed.len(), literal.len()), (1, 2, 2, 1));
+///
+/// // Iterators, without collecting them first:
+/// let hosts: Vec<String> = vec!["db1.example:5432".into(), "db2.example:5432".into()];
+/// assert_eq!(hosts.iter().into_targets()?.len(), 2);
+/// let names = ["db1.example", "db2.example"];
+/// let with_port = names.iter().map(|name| (*name, 5432)).into_targets()?;
+/// assert_eq!(with_port[1].to_string(), "db2.example:5432");
+///
+/// // Code that hands targets on is generic over the marker:
+/// fn count<M>(targets: impl IntoTargets<M>) -> usize {
+///     targets.into_targets().map_or(0, |targets| targets.len())
+/// }
+/// assert_eq!(count(hosts.iter().chain(["db3.example:5432".to_string()].iter())), 3);
 /// # Ok::<(), connect_by_list::InvalidTarget>(())
 /// ```
-pub trait IntoTargets {
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither an endpoint nor a list of endpoints",
+    note = "targets are a `SocketAddr`, `\"host:port\"` text, `(host, port)` or a `Target`, or any array, `Vec`, slice or iterator of them"
+)]
+pub trait IntoTargets<M>: sealed::Endpoints<M> {
     /// Converts, or says which input is wrong and why. An empty list is an error.
     fn into_targets(self) -> Result<Vec<Target>, InvalidTarget>;
 }
 
-impl IntoTarget for Target {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        Ok(self)
+/// Keeps the conversion traits closed to other crates, and holds the markers that tell one
+/// endpoint from a list.
+mod sealed {
+    /// Implemented by exactly the types that are [`IntoTarget`](super::IntoTarget).
+    pub trait Endpoint {}
+
+    /// Implemented by exactly the types that are [`IntoTargets`](super::IntoTargets).
+    pub trait Endpoints<M> {}
+
+    /// The [`IntoTargets`](super::IntoTargets) marker of one endpoint.
+    #[derive(Debug)]
+    pub enum One {}
+
+    /// The [`IntoTargets`](super::IntoTargets) marker of a list (any `IntoIterator`).
+    #[derive(Debug)]
+    pub enum List {}
+}
+
+impl<T: IntoTarget> sealed::Endpoints<sealed::One> for T {}
+
+impl<T: IntoTarget> IntoTargets<sealed::One> for T {
+    fn into_targets(self) -> Result<Vec<Target>, InvalidTarget> {
+        Ok(vec![self.into_target()?])
     }
 }
 
-impl IntoTarget for &Target {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        Ok(self.clone())
+impl<I> sealed::Endpoints<sealed::List> for I
+where
+    I: IntoIterator,
+    I::Item: IntoTarget,
+{
+}
+
+impl<I> IntoTargets<sealed::List> for I
+where
+    I: IntoIterator,
+    I::Item: IntoTarget,
+{
+    fn into_targets(self) -> Result<Vec<Target>, InvalidTarget> {
+        let targets = self
+            .into_iter()
+            .map(IntoTarget::into_target)
+            .collect::<Result<Vec<_>, _>>()?;
+        if targets.is_empty() {
+            return Err(InvalidTarget::empty_list());
+        }
+        Ok(targets)
     }
 }
 
-impl IntoTarget for SocketAddr {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        check_port(self.port()).map_err(|reason| InvalidTarget::new(self.to_string(), reason))?;
-        Ok(Target::from(self))
-    }
-}
+/// Implements [`IntoTarget`] (and its seal) for one type, with the conversion as a closure.
+macro_rules! endpoint {
+    ($($t:ty => $convert:expr;)*) => {$(
+        impl sealed::Endpoint for $t {}
 
-impl IntoTarget for SocketAddrV4 {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        SocketAddr::V4(self).into_target()
-    }
-}
-
-impl IntoTarget for SocketAddrV6 {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        SocketAddr::V6(self).into_target()
-    }
-}
-
-impl IntoTarget for (IpAddr, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        SocketAddr::from(self).into_target()
-    }
-}
-
-impl IntoTarget for (Ipv4Addr, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        SocketAddr::from(self).into_target()
-    }
-}
-
-impl IntoTarget for (Ipv6Addr, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        SocketAddr::from(self).into_target()
-    }
-}
-
-impl IntoTarget for &str {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        self.parse()
-    }
-}
-
-impl IntoTarget for String {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        self.parse()
-    }
-}
-
-impl IntoTarget for &String {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        self.parse()
-    }
-}
-
-impl IntoTarget for (&str, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        Target::new(self.0, self.1)
-    }
-}
-
-impl IntoTarget for (String, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        Target::new(&self.0, self.1)
-    }
-}
-
-impl IntoTarget for &(String, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        Target::new(&self.0, self.1)
-    }
-}
-
-impl IntoTarget for &(&str, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        Target::new(self.0, self.1)
-    }
-}
-
-impl IntoTarget for &(IpAddr, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        (*self).into_target()
-    }
-}
-
-impl IntoTarget for (&String, u16) {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        Target::new(self.0, self.1)
-    }
-}
-
-/// Every single endpoint is also a list of one.
-macro_rules! one_is_a_list {
-    ($($t:ty),* $(,)?) => {$(
-        impl IntoTargets for $t {
-            fn into_targets(self) -> Result<Vec<Target>, InvalidTarget> {
-                Ok(vec![self.into_target()?])
+        impl IntoTarget for $t {
+            fn into_target(self) -> Result<Target, InvalidTarget> {
+                let convert: fn($t) -> Result<Target, InvalidTarget> = $convert;
+                convert(self)
             }
         }
     )*};
 }
 
-one_is_a_list!(
-    Target,
-    &Target,
-    SocketAddr,
-    SocketAddrV4,
-    SocketAddrV6,
-    (IpAddr, u16),
-    (Ipv4Addr, u16),
-    (Ipv6Addr, u16),
-    &str,
-    String,
-    &String,
-    (&str, u16),
-    (String, u16),
-    (&String, u16),
-);
-
-fn collect<T: IntoTarget>(
-    items: impl IntoIterator<Item = T>,
-) -> Result<Vec<Target>, InvalidTarget> {
-    let targets = items
-        .into_iter()
-        .map(IntoTarget::into_target)
-        .collect::<Result<Vec<_>, _>>()?;
-    if targets.is_empty() {
-        return Err(InvalidTarget::empty_list());
-    }
-    Ok(targets)
+endpoint! {
+    Target => Ok;
+    SocketAddr => |addr| {
+        check_port(addr.port()).map_err(|reason| InvalidTarget::new(addr.to_string(), reason))?;
+        Ok(Target::from(addr))
+    };
+    SocketAddrV4 => |addr| SocketAddr::V4(addr).into_target();
+    SocketAddrV6 => |addr| SocketAddr::V6(addr).into_target();
+    (IpAddr, u16) => |pair| SocketAddr::from(pair).into_target();
+    (Ipv4Addr, u16) => |pair| SocketAddr::from(pair).into_target();
+    (Ipv6Addr, u16) => |pair| SocketAddr::from(pair).into_target();
+    &str => |text| text.parse();
+    String => |text| text.parse();
+    (&str, u16) => |(host, port)| Target::new(host, port);
+    (String, u16) => |(host, port)| Target::new(&host, port);
+    (&String, u16) => |(host, port)| Target::new(host, port);
 }
 
-impl<T: IntoTarget> IntoTargets for Vec<T> {
-    fn into_targets(self) -> Result<Vec<Target>, InvalidTarget> {
-        collect(self)
-    }
-}
+// A reference to an endpoint is one too (`&String`, `&&str`, `&SocketAddr`, `&(&str, u16)`, …),
+// so slices, `&Vec`s and `.iter()` over any of them are lists.
+impl<T: IntoTarget + Clone> sealed::Endpoint for &T {}
 
-impl<T: IntoTarget, const N: usize> IntoTargets for [T; N] {
-    fn into_targets(self) -> Result<Vec<Target>, InvalidTarget> {
-        collect(self)
-    }
-}
-
-impl<'a, T> IntoTargets for &'a [T]
-where
-    &'a T: IntoTarget,
-{
-    fn into_targets(self) -> Result<Vec<Target>, InvalidTarget> {
-        collect(self)
-    }
-}
-
-impl<'a, T> IntoTargets for &'a Vec<T>
-where
-    &'a T: IntoTarget,
-{
-    fn into_targets(self) -> Result<Vec<Target>, InvalidTarget> {
-        collect(self)
-    }
-}
-
-impl IntoTarget for &SocketAddr {
+impl<T: IntoTarget + Clone> IntoTarget for &T {
     fn into_target(self) -> Result<Target, InvalidTarget> {
-        (*self).into_target()
+        self.clone().into_target()
     }
 }
 
-impl IntoTarget for &&str {
-    fn into_target(self) -> Result<Target, InvalidTarget> {
-        (*self).into_target()
+/// A list of targets for logs, bounded: the first few, then how many more.
+pub(crate) struct Listed<'a>(pub(crate) &'a [Target]);
+
+impl Listed<'_> {
+    /// Targets shown before the rest are counted.
+    const SHOWN: usize = 4;
+}
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, target) in self.0.iter().take(Listed::SHOWN).enumerate() {
+            let separator = if index == 0 { "" } else { ", " };
+            write!(f, "{separator}{target}")?;
+        }
+        if let Some(more) = self
+            .0
+            .len()
+            .checked_sub(Listed::SHOWN)
+            .filter(|more| *more > 0)
+        {
+            write!(f, " (+{more} more)")?;
+        }
+        Ok(())
     }
 }
 
@@ -628,5 +638,65 @@ mod tests {
         assert_eq!(borrowed[..].into_targets().map(|t| t.len()), Ok(1));
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         assert!(addr.into_targets().unwrap_err().reason().contains("port 0"));
+    }
+
+    #[test]
+    fn iterators_are_lists_without_a_collect() {
+        let hosts = vec!["a.example:1".to_string(), "b.example:2".to_string()];
+        let shown = |targets: Vec<Target>| targets.iter().map(Target::to_string).collect();
+        let both: Vec<String> = vec!["a.example:1".into(), "b.example:2".into()];
+        assert_eq!(hosts.iter().into_targets().map(shown), Ok(both.clone()));
+        assert_eq!(
+            hosts.clone().into_iter().into_targets().map(shown),
+            Ok(both)
+        );
+        let names = ["a.example", "b.example"];
+        let ported = names.iter().map(|name| (*name, 443)).into_targets();
+        assert_eq!(
+            ported.map(shown),
+            Ok(vec![
+                "a.example:443".to_string(),
+                "b.example:443".to_string()
+            ])
+        );
+        let addrs = std::collections::BTreeSet::from([SocketAddr::from(([127, 0, 0, 1], 9))]);
+        assert_eq!(addrs.iter().into_targets().map(|t| t.len()), Ok(1));
+        let filtered = hosts
+            .iter()
+            .filter(|host| host.starts_with('b'))
+            .into_targets();
+        assert_eq!(filtered.map(shown), Ok(vec!["b.example:2".to_string()]));
+        // An iterator with nothing left is an empty list, and a bad item is named.
+        let none = hosts.iter().filter(|host| host.is_empty()).into_targets();
+        assert_eq!(none, Err(InvalidTarget::empty_list()));
+        let bad = names
+            .iter()
+            .map(|name| (*name, 0))
+            .into_targets()
+            .unwrap_err();
+        assert_eq!(bad.input(), "(\"a.example\", 0)");
+        // References to endpoints are endpoints.
+        let target: Target = "c.example:3".parse().unwrap();
+        assert_eq!((&&target).into_target(), Ok(target.clone()));
+        assert_eq!((&("c.example", 3u16)).into_target(), Ok(target));
+    }
+
+    #[test]
+    fn logged_lists_are_bounded() {
+        let list = |n: u16| {
+            (1..=n)
+                .map(|port| ("a.example", port))
+                .into_targets()
+                .unwrap()
+        };
+        assert_eq!(Listed(&list(1)).to_string(), "a.example:1");
+        assert_eq!(
+            Listed(&list(4)).to_string(),
+            "a.example:1, a.example:2, a.example:3, a.example:4"
+        );
+        assert_eq!(
+            Listed(&list(1000)).to_string(),
+            "a.example:1, a.example:2, a.example:3, a.example:4 (+996 more)"
+        );
     }
 }

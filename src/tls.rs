@@ -129,9 +129,9 @@ impl Connector {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn connect_tls(
+    pub fn connect_tls<M>(
         &self,
-        targets: impl IntoTargets,
+        targets: impl IntoTargets<M>,
         config: Arc<tokio_rustls::rustls::ClientConfig>,
     ) -> Connecting<TlsStream<TcpStream>> {
         self.connect_with(targets, TlsHandshake::new(config))

@@ -30,6 +30,7 @@ fn the_connector_and_its_future_have_the_bounds_clients_need() {
     send::<ConnectError>();
     sync::<ConnectError>();
     static_::<ConnectError>();
+    clone::<ConnectError>();
     send::<Report>();
     sync::<Report>();
     clone::<Report>();
@@ -51,6 +52,14 @@ async fn every_connect_future_is_send() {
     drop(one_line);
     let plan = connector.plan("127.0.0.1:9");
     future_send(&plan);
+    drop(plan);
+    // Iterators go in as they are, here over a `Vec<String>` without a `collect()`.
+    let hosts: Vec<String> = ["127.0.0.1:9", "[::1]:9"].map(String::from).to_vec();
+    let listed = connector.connect(hosts.iter());
+    future_send(&listed);
+    drop(listed);
+    let ported = connector.connect(["127.0.0.1", "::1"].iter().map(|host| (*host, 9)));
+    future_send(&ported);
 }
 
 #[test]
@@ -68,6 +77,9 @@ fn errors_convert_into_the_usual_boxes() {
     let error = runtime
         .block_on(Connector::new().connect("nope"))
         .unwrap_err();
+    let copy = error.clone();
+    assert_eq!(copy.to_string(), error.to_string());
+    assert_eq!(copy.kind(), error.kind());
     takes_io(error.into());
     let config_error = Connector::builder().max_attempts(0).build().unwrap_err();
     takes_box(Box::new(config_error.clone()));

@@ -368,3 +368,50 @@ fn the_types_fit_hyper_util() {
     send_unpin::<HttpStream>();
     send_unpin::<<Connector as Service<Uri>>::Future>();
 }
+
+/// The README's recipe: a deadline on a whole request is tower's `Timeout` around the client
+/// (boxed with `map_future(Box::pin)`, since its future is `!Unpin`); `Builder::timeout` bounds
+/// the connect alone. Against a server that accepts and never answers, the connect (deadline
+/// 200 ms) succeeds at once and the request fails at its own deadline (600 ms), with tower's
+/// `Elapsed`, not a `ConnectError`.
+#[tokio::test]
+async fn a_whole_request_deadline_is_towers_timeout_around_the_client() {
+    use std::time::{Duration, Instant};
+    use tower::{ServiceBuilder, ServiceExt};
+
+    let (listener, addr) = listen(LIVE).await.expect("bind 127.0.0.1");
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut silent = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            silent.push(stream);
+        }
+    });
+
+    let connector = Connector::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .expect("valid settings");
+    let client = ServiceBuilder::new()
+        .map_future(Box::pin)
+        .timeout(Duration::from_millis(600))
+        .service(client(connector));
+    let request = Request::get(format!("http://{addr}/"))
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let start = Instant::now();
+    let mut call = client.oneshot(request);
+    // Boxed, the future is `Unpin`: it can be polled by `&mut`, as `select!` does.
+    let error = (&mut call).await.expect_err("the server never answers");
+    let took = start.elapsed();
+    assert!(
+        error.is::<tower::timeout::error::Elapsed>(),
+        "tower's deadline, not the connect's: {error}"
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The connect's 200 ms did not cut the request short; the request's 600 ms ended it.
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}

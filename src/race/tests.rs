@@ -197,14 +197,18 @@ fn config() -> Config {
     }
 }
 
-fn race(dial: &ScriptedDial, config: Config, targets: impl IntoTargets) -> Race<ScriptedDial> {
+fn race<M>(
+    dial: &ScriptedDial,
+    config: Config,
+    targets: impl IntoTargets<M>,
+) -> Race<ScriptedDial> {
     remembering(dial, config, targets, None)
 }
 
-fn remembering(
+fn remembering<M>(
     dial: &ScriptedDial,
     config: Config,
-    targets: impl IntoTargets,
+    targets: impl IntoTargets<M>,
     history: Option<Arc<History>>,
 ) -> Race<ScriptedDial> {
     let targets = targets.into_targets().expect("valid test targets");
@@ -1444,11 +1448,11 @@ impl Handshake<Stream> for ScriptedHandshake {
     }
 }
 
-fn handshaking(
+fn handshaking<M>(
     dial: &ScriptedDial,
     handshake: ScriptedHandshake,
     config: Config,
-    targets: impl IntoTargets,
+    targets: impl IntoTargets<M>,
 ) -> Race<ScriptedDial, ScriptedHandshake> {
     let targets = targets.into_targets().expect("valid test targets");
     Race::with_handshake(dial.clone(), handshake, Arc::new(config), targets, None)
