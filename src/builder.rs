@@ -72,7 +72,7 @@ impl Builder {
 
     /// One deadline for the whole connect, resolution included. When it passes, every attempt in
     /// flight is abandoned at once and the connect fails with
-    /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut). Must be more than zero.
+    /// [`ConnectErrorKind::TimedOut`](crate::ConnectErrorKind::TimedOut). Must be more than zero.
     ///
     /// It is the connect's own deadline: it covers a handshake raced with the connect
     /// ([`Connector::connect_with`](crate::Connector::connect_with), `HttpsConnector`'s TLS),
@@ -175,7 +175,7 @@ impl Builder {
     /// Which destination addresses may be connected to, checked after resolution for every
     /// address, IP literals included: see [`AddressFilter::deny_non_public`] against SSRF. A
     /// refused address is listed in [`Report::skipped`](crate::Report::skipped); when every
-    /// address is refused the connect fails with [`ErrorKind::Denied`](crate::ErrorKind::Denied)
+    /// address is refused the connect fails with [`ConnectErrorKind::Denied`](crate::ConnectErrorKind::Denied)
     /// and nothing is sent.
     ///
     /// Default is [`AddressFilter::allow_all`].

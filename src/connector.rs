@@ -212,7 +212,7 @@ enum State<S> {
     Invalid(crate::target::InvalidTarget),
     Racing(Box<dyn RaceTo<S>>),
     /// It has answered; every further poll answers
-    /// [`ErrorKind::PolledAfterCompletion`](crate::ErrorKind::PolledAfterCompletion).
+    /// [`ConnectErrorKind::PolledAfterCompletion`](crate::ConnectErrorKind::PolledAfterCompletion).
     Done,
 }
 
@@ -304,7 +304,7 @@ impl<S> Future for Connecting<S> {
     type Output = Result<Connection<S>, ConnectError>;
 
     /// Polled again after it answered, it opens nothing and answers
-    /// [`ErrorKind::PolledAfterCompletion`](crate::ErrorKind::PolledAfterCompletion) every time
+    /// [`ConnectErrorKind::PolledAfterCompletion`](crate::ConnectErrorKind::PolledAfterCompletion) every time
     /// (see also [`FusedFuture::is_terminated`](futures_util::future::FusedFuture)).
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -315,7 +315,7 @@ impl<S> Future for Connecting<S> {
             }
             State::Racing(race) => race.poll_connection(cx),
             State::Done => Poll::Ready(Err(ConnectError::new(
-                crate::ErrorKind::PolledAfterCompletion,
+                crate::ConnectErrorKind::PolledAfterCompletion,
                 Report::default(),
             ))),
         };

@@ -12,18 +12,18 @@ use crate::target::InvalidTarget;
 /// This crate's own kind, not [`io::ErrorKind`] (to which [`ConnectError::io_kind`] maps it).
 ///
 /// ```
-/// use connect_by_list::{Connector, ErrorKind};
+/// use connect_by_list::{Connector, ConnectErrorKind};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let error = Connector::new().connect("no-port-here").await.unwrap_err();
-/// assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+/// assert_eq!(error.kind(), ConnectErrorKind::InvalidTarget);
 /// assert_eq!(error.io_kind(), std::io::ErrorKind::InvalidInput);
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum ErrorKind {
+pub enum ConnectErrorKind {
     /// A target could not be understood; nothing was resolved or opened.
     InvalidTarget,
     /// Nothing to try: no name resolved to a usable address.
@@ -51,7 +51,7 @@ pub enum ErrorKind {
 /// waiters or kept while the original is returned.
 ///
 /// ```
-/// use connect_by_list::{Connector, ErrorKind};
+/// use connect_by_list::{Connector, ConnectErrorKind};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -61,7 +61,7 @@ pub enum ErrorKind {
 /// drop(socket);
 ///
 /// let error = Connector::new().connect(addr).await.unwrap_err();
-/// assert_eq!(error.kind(), ErrorKind::AllFailed);
+/// assert_eq!(error.kind(), ConnectErrorKind::AllFailed);
 /// println!("{error}"); // could not connect: all 1 attempt(s) failed: 127.0.0.1:… refused …
 /// for attempt in error.report().attempts() {
 ///     println!("{} {}: {:?}", attempt.remote(), attempt.outcome(), attempt.error());
@@ -78,13 +78,13 @@ pub struct ConnectError {
 
 #[derive(Clone, Debug)]
 struct Inner {
-    kind: ErrorKind,
+    kind: ConnectErrorKind,
     report: Report,
     invalid: Option<InvalidTarget>,
 }
 
 impl ConnectError {
-    pub(crate) fn new(kind: ErrorKind, report: Report) -> ConnectError {
+    pub(crate) fn new(kind: ConnectErrorKind, report: Report) -> ConnectError {
         ConnectError {
             inner: Box::new(Inner {
                 kind,
@@ -97,7 +97,7 @@ impl ConnectError {
     pub(crate) fn from_invalid_target(invalid: InvalidTarget) -> ConnectError {
         ConnectError {
             inner: Box::new(Inner {
-                kind: ErrorKind::InvalidTarget,
+                kind: ConnectErrorKind::InvalidTarget,
                 report: Report::default(),
                 invalid: Some(invalid),
             }),
@@ -105,7 +105,7 @@ impl ConnectError {
     }
 
     /// What kind of failure this is.
-    pub fn kind(&self) -> ErrorKind {
+    pub fn kind(&self) -> ConnectErrorKind {
         self.inner.kind
     }
 
@@ -114,7 +114,7 @@ impl ConnectError {
         &self.inner.report
     }
 
-    /// The target that could not be understood, for [`ErrorKind::InvalidTarget`].
+    /// The target that could not be understood, for [`ConnectErrorKind::InvalidTarget`].
     pub fn invalid_target(&self) -> Option<&InvalidTarget> {
         self.inner.invalid.as_ref()
     }
@@ -125,16 +125,16 @@ impl ConnectError {
     /// gives `ConnectionRefused`).
     pub fn io_kind(&self) -> io::ErrorKind {
         match self.inner.kind {
-            ErrorKind::InvalidTarget => io::ErrorKind::InvalidInput,
-            ErrorKind::TimedOut => io::ErrorKind::TimedOut,
-            ErrorKind::PolledAfterCompletion => io::ErrorKind::Other,
-            ErrorKind::Denied => io::ErrorKind::PermissionDenied,
-            ErrorKind::NoAddresses => self
+            ConnectErrorKind::InvalidTarget => io::ErrorKind::InvalidInput,
+            ConnectErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ConnectErrorKind::PolledAfterCompletion => io::ErrorKind::Other,
+            ConnectErrorKind::Denied => io::ErrorKind::PermissionDenied,
+            ConnectErrorKind::NoAddresses => self
                 .report()
                 .resolve_failures()
                 .last()
                 .map_or(io::ErrorKind::NotFound, |failure| failure.error().kind()),
-            ErrorKind::AllFailed => self
+            ConnectErrorKind::AllFailed => self
                 .report()
                 .attempts()
                 .iter()
@@ -149,19 +149,23 @@ impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tried = self.inner.report.attempts().len();
         match self.inner.kind {
-            ErrorKind::InvalidTarget => {
+            ConnectErrorKind::InvalidTarget => {
                 return match &self.inner.invalid {
                     Some(invalid) => invalid.fmt(f),
                     None => f.write_str("invalid target"),
                 };
             }
-            ErrorKind::NoAddresses => f.write_str("no address to connect to")?,
-            ErrorKind::PolledAfterCompletion => {
+            ConnectErrorKind::NoAddresses => f.write_str("no address to connect to")?,
+            ConnectErrorKind::PolledAfterCompletion => {
                 f.write_str("the connect was polled again after it had answered")?
             }
-            ErrorKind::Denied => f.write_str("every address was denied by the address filter")?,
-            ErrorKind::AllFailed => write!(f, "could not connect: all {tried} attempt(s) failed")?,
-            ErrorKind::TimedOut => write!(
+            ConnectErrorKind::Denied => {
+                f.write_str("every address was denied by the address filter")?
+            }
+            ConnectErrorKind::AllFailed => {
+                write!(f, "could not connect: all {tried} attempt(s) failed")?
+            }
+            ConnectErrorKind::TimedOut => write!(
                 f,
                 "connect timed out after {} ({tried} attempt(s))",
                 Millis(self.inner.report.elapsed())

@@ -64,7 +64,7 @@ impl HttpsConnector {
         }
     }
 
-    /// Refuses `http` URIs (with [`ErrorKind::InvalidTarget`](crate::ErrorKind::InvalidTarget))
+    /// Refuses `http` URIs (with [`ConnectErrorKind::InvalidTarget`](crate::ConnectErrorKind::InvalidTarget))
     /// instead of connecting without TLS.
     ///
     /// Default is false: `http` URIs are connected over plain TCP.

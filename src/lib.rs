@@ -62,7 +62,7 @@
 //! # The path of one connect
 //!
 //! 1. **Targets** ([`IntoTargets`]): `SocketAddr`s, `"host:port"`, `"[v6]:port"`, `(host, port)`,
-//!    or lists or iterators of them. Bad input fails with [`ErrorKind::InvalidTarget`] before anything is
+//!    or lists or iterators of them. Bad input fails with [`ConnectErrorKind::InvalidTarget`] before anything is
 //!    resolved or opened, naming the bad part.
 //! 2. **Resolution** ([`Resolve`], default [`SystemResolver`]): each name's IPv6 and IPv4
 //!    addresses are asked for at once. The race starts as soon as an IPv6 address is known, or
@@ -91,11 +91,11 @@
 //!
 //! # Errors
 //!
-//! A [`ConnectError`] has a kind ([`ErrorKind`]: `InvalidTarget`, `NoAddresses`, `Denied` by
+//! A [`ConnectError`] has a kind ([`ConnectErrorKind`]: `InvalidTarget`, `NoAddresses`, `Denied` by
 //! the [`AddressFilter`], `AllFailed`, `TimedOut`), a one-line `Display` that names every
 //! attempt, and the [`Report`] with each attempt's own error. It is `Clone`, and converts into
 //! an [`io::Error`](std::io::Error) of a fitting kind (`ConnectionRefused`, `TimedOut`, …), so
-//! `?` works in functions that return `io::Result`. `ErrorKind` is this crate's own kind, not
+//! `?` works in functions that return `io::Result`. `ConnectErrorKind` is this crate's own kind, not
 //! `std::io::ErrorKind`.
 //!
 //! # With hyper
@@ -232,7 +232,7 @@ pub mod __bench;
 pub use builder::Builder;
 pub use config::ConfigError;
 pub use connector::{connect, Connecting, Connection, Connector};
-pub use error::{ConnectError, ErrorKind};
+pub use error::{ConnectError, ConnectErrorKind};
 pub use filter::{AddressFilter, Denied, InvalidPrefix, IpPrefix};
 pub use handshake::{Handshake, Peer};
 #[cfg(feature = "hickory")]

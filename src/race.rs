@@ -22,7 +22,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::Config;
 use crate::dial::Dial;
-use crate::error::{ConnectError, ErrorKind};
+use crate::error::{ConnectError, ConnectErrorKind};
 use crate::handshake::Peer;
 use crate::history::{self, History, Lesson};
 use crate::plan::{Candidate, Pair, Pairing, Plan};
@@ -767,14 +767,14 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             Some(io::Error::new(io::ErrorKind::TimedOut, message))
         };
         self.end_in_flight(Outcome::Cancelled, deadline_passed, now);
-        ConnectError::new(ErrorKind::TimedOut, self.report(now))
+        ConnectError::new(ConnectErrorKind::TimedOut, self.report(now))
     }
 
     fn fail(&mut self, now: Instant) -> ConnectError {
         let kind = if self.ledger.attempts.is_empty() {
             nothing_to_try(&self.ledger.skipped)
         } else {
-            ErrorKind::AllFailed
+            ConnectErrorKind::AllFailed
         };
         ConnectError::new(kind, self.report(now))
     }
@@ -791,7 +791,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     ) -> Poll<Result<Won<H::Output>, ConnectError>> {
         if self.stage == Stage::Finished {
             return Poll::Ready(Err(ConnectError::new(
-                ErrorKind::PolledAfterCompletion,
+                ConnectErrorKind::PolledAfterCompletion,
                 Report::default(),
             )));
         }
@@ -872,7 +872,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         let report = self.report(now);
         if candidates.is_empty() {
             let kind = if deadline_passed {
-                ErrorKind::TimedOut
+                ConnectErrorKind::TimedOut
             } else {
                 nothing_to_try(&report.skipped)
             };
@@ -896,12 +896,12 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
 
 /// Why a connect had nothing to try: the filter refused every address it was given (so the
 /// caller can tell an SSRF refusal from a name that did not resolve), or there was nothing.
-fn nothing_to_try(skipped: &[Skipped]) -> ErrorKind {
+fn nothing_to_try(skipped: &[Skipped]) -> ConnectErrorKind {
     let denied = |skipped: &Skipped| matches!(skipped.reason, SkipReason::Denied(_));
     if !skipped.is_empty() && skipped.iter().all(denied) {
-        ErrorKind::Denied
+        ConnectErrorKind::Denied
     } else {
-        ErrorKind::NoAddresses
+        ConnectErrorKind::NoAddresses
     }
 }
 

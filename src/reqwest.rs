@@ -169,7 +169,7 @@ impl ReqwestResolver {
         // Any port will do: the plan's order does not depend on it, and reqwest sets its own.
         let target = Target::new(&name, 1).map_err(crate::ConnectError::from_invalid_target)?;
         let planned = connector.order(target).await.map_err(|error| {
-            if error.kind() == crate::ErrorKind::Denied {
+            if error.kind() == crate::ConnectErrorKind::Denied {
                 Box::new(AllDenied { name, error }) as Box<dyn std::error::Error + Send + Sync>
             } else {
                 Box::new(error)
@@ -383,7 +383,7 @@ mod tests {
         let source = std::error::Error::source(&*error)
             .and_then(|source| source.downcast_ref::<crate::ConnectError>())
             .expect("the ConnectError is the source");
-        assert_eq!(source.kind(), crate::ErrorKind::Denied);
+        assert_eq!(source.kind(), crate::ConnectErrorKind::Denied);
         assert!(
             source.to_string().contains("169.254.169.254:1 denied"),
             "{source}"

@@ -38,19 +38,19 @@ use crate::target::{InvalidTarget, Target};
 /// `CONNECT` request, is taken too).
 ///
 /// A URI with no host, no scheme, port 0, or a scheme other than `http` and `https` (unless
-/// allowed) fails with [`ErrorKind::InvalidTarget`](crate::ErrorKind::InvalidTarget) before
+/// allowed) fails with [`ConnectErrorKind::InvalidTarget`](crate::ConnectErrorKind::InvalidTarget) before
 /// anything is resolved or opened, and the error names the part of the URI at fault. Errors
 /// show the scheme, host and port only: user info, path and query may hold secrets.
 ///
 /// ```
-/// use connect_by_list::{Connector, ErrorKind, UriConnector};
+/// use connect_by_list::{Connector, ConnectErrorKind, UriConnector};
 /// use tower_service::Service;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let mut plain = Connector::new();
 /// let error = plain.call("ftp://files.example/".parse().unwrap()).await.unwrap_err();
-/// assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+/// assert_eq!(error.kind(), ConnectErrorKind::InvalidTarget);
 /// assert!(error.to_string().contains("not http or https"), "{error}");
 ///
 /// // Any scheme, as long as the port is known:

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use connect_by_list::{
-    AddressFilter, Builder, ConnectError, Connecting, Connection, Connector, ErrorKind,
+    AddressFilter, Builder, ConnectError, ConnectErrorKind, Connecting, Connection, Connector,
     PolicyTable, Report,
 };
 
@@ -94,11 +94,11 @@ async fn polling_again_after_the_answer_says_it_finished() {
     let mut invalid = Connector::new().connect("no-port");
     assert!(!invalid.is_terminated());
     let first = (&mut invalid).await.unwrap_err();
-    assert_eq!(first.kind(), ErrorKind::InvalidTarget);
+    assert_eq!(first.kind(), ConnectErrorKind::InvalidTarget);
     assert!(invalid.is_terminated());
     for _ in 0..2 {
         let again = (&mut invalid).await.unwrap_err();
-        assert_eq!(again.kind(), ErrorKind::PolledAfterCompletion);
+        assert_eq!(again.kind(), ConnectErrorKind::PolledAfterCompletion);
     }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -106,7 +106,7 @@ async fn polling_again_after_the_answer_says_it_finished() {
     let connection = (&mut connecting).await.unwrap();
     assert!(connecting.is_terminated());
     let again = (&mut connecting).await.unwrap_err();
-    assert_eq!(again.kind(), ErrorKind::PolledAfterCompletion);
+    assert_eq!(again.kind(), ConnectErrorKind::PolledAfterCompletion);
     assert!(
         again.report().attempts().is_empty(),
         "nothing new was opened"

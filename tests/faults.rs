@@ -20,7 +20,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use connect_by_list::{Connector, ErrorKind, Family, Outcome, Report};
+use connect_by_list::{ConnectErrorKind, Connector, Family, Outcome, Report};
 use support::names::Names;
 use support::netns::{Fault, Host, Lab, Server};
 
@@ -123,7 +123,7 @@ fn setup() -> Option<Setup> {
 }
 
 /// How one connect ended: the peer that won and the report, or the error's kind and report.
-type Ended = Result<(SocketAddr, Report), (ErrorKind, Report)>;
+type Ended = Result<(SocketAddr, Report), (ConnectErrorKind, Report)>;
 
 /// One connect to make from the client.
 struct Case {
@@ -183,7 +183,7 @@ fn connected<'a>(all: &'a HashMap<String, Ended>, label: &str) -> (SocketAddr, &
     }
 }
 
-fn failed<'a>(all: &'a HashMap<String, Ended>, label: &str) -> (ErrorKind, &'a Report) {
+fn failed<'a>(all: &'a HashMap<String, Ended>, label: &str) -> (ConnectErrorKind, &'a Report) {
     match &all[label] {
         Ok((peer, report)) => panic!("{label}: connected to {peer}:\n{}", report.timeline()),
         Err((kind, report)) => (*kind, report),
@@ -373,7 +373,7 @@ fn every_fault_alone_on_both_families() {
 
         let label = format!("Blackhole deadline {family}");
         let (kind, report) = failed(&all, &label);
-        assert_eq!(kind, ErrorKind::TimedOut);
+        assert_eq!(kind, ConnectErrorKind::TimedOut);
         assert_eq!(outcomes(report), [Outcome::Cancelled]);
 
         // Three connects reached each blackhole; none was answered, whatever it retransmitted.
@@ -395,7 +395,7 @@ fn every_fault_alone_on_both_families() {
 
         let label = format!("slow ICMP {family}");
         let (kind, report) = failed(&all, &label);
-        assert_eq!(kind, ErrorKind::AllFailed, "{label}");
+        assert_eq!(kind, ConnectErrorKind::AllFailed, "{label}");
         assert_eq!(outcomes(report), [Outcome::Unreachable], "{label}");
         let attempt = &report.attempts()[0];
         let took = attempt.ended() - attempt.started();

@@ -20,8 +20,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use connect_by_list::{
-    AddressFilter, Connector, ErrorKind, Family, Host, IntoTargets, IpPrefix, Outcome, Planned,
-    Policy, PolicyTable, Resolve, Resolving, Target,
+    AddressFilter, ConnectErrorKind, Connector, Family, Host, IntoTargets, IpPrefix, Outcome,
+    Planned, Policy, PolicyTable, Resolve, Resolving, Target,
 };
 use proptest::prelude::*;
 use support::loopback::Refused;
@@ -435,9 +435,9 @@ fn check_plan(
         Err(error) => {
             prop_assert!(want.allowed.is_empty(), "{error}");
             let kind = if want.denied.is_empty() {
-                ErrorKind::NoAddresses
+                ConnectErrorKind::NoAddresses
             } else {
-                ErrorKind::Denied
+                ConnectErrorKind::Denied
             };
             prop_assert_eq!(error.kind(), kind);
         }
@@ -518,7 +518,7 @@ proptest! {
                 pairs.iter().map(|(_, remote)| *remote).collect()
             }
             Err(error) => {
-                prop_assert!(matches!(error.kind(), ErrorKind::NoAddresses | ErrorKind::Denied));
+                prop_assert!(matches!(error.kind(), ConnectErrorKind::NoAddresses | ConnectErrorKind::Denied));
                 HashSet::new()
             }
         };
@@ -586,7 +586,7 @@ async fn extreme_durations_do_not_panic() {
         .connect(refused.addr())
         .await
         .expect_err("refused");
-    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    assert_eq!(error.kind(), ConnectErrorKind::AllFailed);
     assert_eq!(error.report().attempts()[0].outcome(), Outcome::Refused);
     assert!(connector.plan(refused.addr()).await.is_ok());
 }
@@ -634,7 +634,7 @@ async fn ten_thousand_targets_are_planned_and_capped() {
         .await
         .expect_err("every address is refused");
     let connecting = started.elapsed();
-    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    assert_eq!(error.kind(), ConnectErrorKind::AllFailed);
     let report = error.report();
     assert_eq!(report.attempts().len(), 5);
     assert!(report
@@ -733,7 +733,7 @@ async fn thousands_of_refused_addresses_are_bounded_by_the_default_caps() {
         .await
         .expect_err("all refused");
     let report = error.report();
-    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    assert_eq!(error.kind(), ConnectErrorKind::AllFailed);
     assert_eq!(report.attempts().len(), 32);
     assert!(report
         .attempts()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use connect_by_list::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use connect_by_list::rustls::{ClientConfig, RootCertStore, ServerConfig};
-use connect_by_list::{ConnectInfo, Connector, ErrorKind, HttpsConnector, Outcome};
+use connect_by_list::{ConnectErrorKind, ConnectInfo, Connector, HttpsConnector, Outcome};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, Version};
@@ -192,6 +192,6 @@ async fn http_uris_are_plain_unless_https_only() {
         tower_service::Service::call(&mut service, format!("http://{addr}/").parse().unwrap())
             .await
             .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+    assert_eq!(error.kind(), ConnectErrorKind::InvalidTarget);
     assert!(error.to_string().contains("https_only"), "{error}");
 }

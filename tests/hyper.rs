@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use connect_by_list::{
-    ConnectError, ConnectInfo, Connector, ErrorKind, HttpStream, Outcome, UriConnecting,
+    ConnectError, ConnectErrorKind, ConnectInfo, Connector, HttpStream, Outcome, UriConnecting,
     UriConnector,
 };
 use http_body_util::{BodyExt, Empty, Full};
@@ -180,7 +180,7 @@ async fn a_failed_connect_keeps_every_attempt() {
         .source()
         .and_then(|source| source.downcast_ref::<ConnectError>())
         .expect("the source is the ConnectError");
-    assert_eq!(connect.kind(), ErrorKind::AllFailed);
+    assert_eq!(connect.kind(), ConnectErrorKind::AllFailed);
     let attempts = connect.report().attempts();
     assert_eq!(attempts.len(), 2, "{connect}");
     assert!(attempts
@@ -197,7 +197,7 @@ async fn uris_without_host_or_with_another_scheme_are_refused() {
         .call(Uri::from_static("/only/a/path"))
         .await
         .expect_err("no host");
-    assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+    assert_eq!(error.kind(), ConnectErrorKind::InvalidTarget);
     assert!(error.to_string().contains("URI has no host"), "{error}");
     assert!(error.report().attempts().is_empty());
 
@@ -205,7 +205,7 @@ async fn uris_without_host_or_with_another_scheme_are_refused() {
         .call(Uri::from_static("ftp://127.0.0.1:21/file"))
         .await
         .expect_err("ftp");
-    assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+    assert_eq!(error.kind(), ConnectErrorKind::InvalidTarget);
     assert!(
         error
             .to_string()
@@ -226,7 +226,7 @@ async fn uris_without_host_or_with_another_scheme_are_refused() {
         .source()
         .and_then(|source| source.downcast_ref::<ConnectError>())
         .expect("the source is the ConnectError");
-    assert_eq!(connect.kind(), ErrorKind::InvalidTarget);
+    assert_eq!(connect.kind(), ConnectErrorKind::InvalidTarget);
 }
 
 /// `UriConnector::allow_any_scheme` takes a scheme that `Connector` refuses.

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use connect_by_list::{Connector, ErrorKind, Family, Resolve, Resolving};
+use connect_by_list::{ConnectErrorKind, Connector, Family, Resolve, Resolving};
 use tokio::time::Instant;
 
 const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
@@ -333,14 +333,14 @@ async fn a_deadline_ends_a_connect_waiting_in_the_pool_queue() {
         .connect(format!("other.test:{}", peer.port()))
         .await
         .expect_err("the deadline passes in the queue");
-    assert_eq!(other.kind(), ErrorKind::TimedOut);
+    assert_eq!(other.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(began.elapsed(), ms(100));
     assert_eq!(other.report().elapsed(), ms(100));
     let slow = slow
         .await
         .unwrap()
         .expect_err("the slow name times out too");
-    assert_eq!(slow.kind(), ErrorKind::TimedOut);
+    assert_eq!(slow.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(resolver.asked("slow.test", Family::V6), 1);
     assert_eq!(resolver.asked("slow.test", Family::V4), 0);
     assert_eq!(resolver.asked("other.test", Family::V6), 0);

@@ -7,7 +7,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use connect_by_list::{Connector, ErrorKind, Outcome};
+use connect_by_list::{ConnectErrorKind, Connector, Outcome};
 use support::loopback::{live, Blackhole, Refused, SynSent};
 
 fn outcomes(report: &connect_by_list::Report) -> Vec<Outcome> {
@@ -93,7 +93,7 @@ async fn the_deadline_interrupts_connects_in_flight() {
         .each_ref()
         .map(|hole| SynSent::seen(hole.addr().port(), 1));
     let error = connecting.await.expect_err("nothing answers");
-    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(
         outcomes(error.report()),
         [Outcome::Cancelled, Outcome::Cancelled]
@@ -149,7 +149,7 @@ async fn bad_targets_fail_before_anything_is_opened() {
         let error = connect_by_list::connect(targets)
             .await
             .expect_err("invalid");
-        assert_eq!(error.kind(), ErrorKind::InvalidTarget);
+        assert_eq!(error.kind(), ConnectErrorKind::InvalidTarget);
         assert_eq!(error.invalid_target().map(|t| t.input()), Some(bad));
         assert!(error.report().attempts().is_empty());
         assert!(error
@@ -170,7 +170,7 @@ async fn every_attempt_of_a_failed_connect_is_in_the_error() {
         .connect([refused[0].addr(), refused[1].addr()])
         .await
         .expect_err("both refused");
-    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    assert_eq!(error.kind(), ConnectErrorKind::AllFailed);
     assert_eq!(
         outcomes(error.report()),
         [Outcome::Refused, Outcome::Refused]

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connect_by_list::{Connector, ErrorKind, Outcome};
+use connect_by_list::{ConnectErrorKind, Connector, Outcome};
 use socket2::{Domain, Socket, Type};
 use support::loopback::{Blackhole, SynSent};
 
@@ -231,7 +231,7 @@ async fn a_real_deadline_returns_within_tokios_timer_granularity() {
         let result = connector.connect([holes[0].addr(), holes[1].addr()]).await;
         let after = Instant::now();
         let error = result.expect_err("blackholes never answer");
-        assert_eq!(error.kind(), ErrorKind::TimedOut);
+        assert_eq!(error.kind(), ConnectErrorKind::TimedOut);
         let outcomes: Vec<Outcome> = error
             .report()
             .attempts()

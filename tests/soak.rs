@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use connect_by_list::{
-    ConnectError, Connection, Connector, ErrorKind, Family, Outcome, Report, Resolve, Resolving,
+    ConnectError, ConnectErrorKind, Connection, Connector, Family, Outcome, Report, Resolve,
+    Resolving,
 };
 use support::loopback::{Blackhole, Refused, SynSent};
 
@@ -254,7 +255,7 @@ fn random_race(
 #[derive(Debug)]
 enum Ended {
     Connected,
-    Failed(ErrorKind),
+    Failed(ConnectErrorKind),
     Dropped,
     Aborted,
 }
@@ -320,12 +321,12 @@ fn check(fixtures: &Fixtures, result: &Result<Connection, ConnectError>) -> Ende
             assert_eq!(count(Outcome::Connected), 0, "{report}");
             assert_eq!(count(Outcome::Lost), 0, "{report}");
             match error.kind() {
-                ErrorKind::AllFailed => {
+                ConnectErrorKind::AllFailed => {
                     assert!(!attempts.is_empty());
                     assert_eq!(count(Outcome::Cancelled), 0, "{report}");
                 }
-                ErrorKind::NoAddresses => assert!(attempts.is_empty(), "{report}"),
-                ErrorKind::TimedOut => {}
+                ConnectErrorKind::NoAddresses => assert!(attempts.is_empty(), "{report}"),
+                ConnectErrorKind::TimedOut => {}
                 other => panic!("unexpected {other:?}: {error}"),
             }
         }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use connect_by_list::rustls::pki_types::ServerName;
 use connect_by_list::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use connect_by_list::rustls::{ClientConfig, RootCertStore, ServerConfig};
-use connect_by_list::{ConnectInfo, Connector, ErrorKind, HttpsConnector, Outcome, TlsHandshake};
+use connect_by_list::{
+    ConnectErrorKind, ConnectInfo, Connector, HttpsConnector, Outcome, TlsHandshake,
+};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -203,7 +205,7 @@ fn the_tls_race_survives_an_ipv6_path_mtu_blackhole() {
         let error = connector.connect_with([v6], h).await.map(drop).unwrap_err();
         (error.kind(), seen(error.report(), v6))
     });
-    assert_eq!(alone.0, ErrorKind::TimedOut, "{alone:?}");
+    assert_eq!(alone.0, ConnectErrorKind::TimedOut, "{alone:?}");
     assert!(
         alone.1 .2[0].2,
         "IPv6 TCP connected before TLS stalled: {alone:?}"

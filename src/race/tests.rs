@@ -388,7 +388,7 @@ async fn all_failing_reports_every_error_in_order() {
     ))
     .await
     .expect_err("nothing connects");
-    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    assert_eq!(error.kind(), ConnectErrorKind::AllFailed);
     assert_eq!(
         timeline(error.report()),
         [
@@ -426,7 +426,7 @@ async fn the_deadline_cancels_everything_at_exactly_its_instant() {
     .await
     .expect_err("everything hangs");
     assert_eq!(start.elapsed(), 600 * MS);
-    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(error.io_kind(), io::ErrorKind::TimedOut);
     assert_eq!(
         timeline(error.report()),
@@ -557,7 +557,7 @@ async fn the_cap_ends_the_race_without_waiting_for_lookups() {
     .await
     .expect("the race ends by itself, not at the test's limit");
     let error = answer.expect_err("the one allowed attempt is refused");
-    assert_eq!(error.kind(), ErrorKind::AllFailed);
+    assert_eq!(error.kind(), ConnectErrorKind::AllFailed);
     // The resolution delay (50 ms) for the AAAA that never comes, then 10 ms to the refusal.
     assert_eq!(
         timeline(error.report()),
@@ -764,7 +764,7 @@ async fn nothing_resolving_fails_with_every_reason() {
     ))
     .await
     .expect_err("nothing resolves");
-    assert_eq!(error.kind(), ErrorKind::NoAddresses);
+    assert_eq!(error.kind(), ConnectErrorKind::NoAddresses);
     assert_eq!(error.report().elapsed(), 2 * MS);
     let hosts: Vec<&str> = error
         .report()
@@ -792,7 +792,7 @@ async fn the_deadline_covers_resolution() {
     let error = run(race(&dial, config, "slow.example:80"))
         .await
         .expect_err("never resolves");
-    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(error.report().elapsed(), 700 * MS);
     assert!(error.report().attempts().is_empty());
 }
@@ -951,7 +951,7 @@ async fn everything_denied_fails_as_denied() {
     ))
     .await
     .expect_err("all denied");
-    assert_eq!(error.kind(), ErrorKind::Denied);
+    assert_eq!(error.kind(), ConnectErrorKind::Denied);
     assert_eq!(error.io_kind(), io::ErrorKind::PermissionDenied);
     assert_eq!(error.report().skipped().len(), 3);
     assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 0);
@@ -1168,7 +1168,7 @@ async fn polling_a_finished_race_opens_nothing() {
         let again = std::future::poll_fn(|cx| race.poll_race(cx))
             .await
             .expect_err("a finished race has nothing more to give");
-        assert_eq!(again.kind(), ErrorKind::PolledAfterCompletion);
+        assert_eq!(again.kind(), ConnectErrorKind::PolledAfterCompletion);
         assert!(again.report().attempts().is_empty());
     }
     assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
@@ -1189,7 +1189,7 @@ async fn nothing_starts_at_the_deadline() {
     ))
     .await
     .expect_err("everything hangs");
-    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(
         timeline(error.report()),
         [
@@ -1215,7 +1215,7 @@ async fn a_failure_at_the_deadline_starts_nothing() {
     ))
     .await
     .expect_err("the deadline passes");
-    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(
         timeline(error.report()),
         [
@@ -1238,7 +1238,7 @@ async fn an_answer_at_the_deadline_starts_nothing() {
     let error = run(race(&dial, config, "db.example:80"))
         .await
         .expect_err("the deadline passes");
-    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.kind(), ConnectErrorKind::TimedOut);
     assert!(error.report().attempts().is_empty());
     assert_eq!(error.report().elapsed(), 500 * MS);
     assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 0);
@@ -1572,7 +1572,7 @@ async fn the_deadline_interrupts_a_handshake() {
     ))
     .await
     .expect_err("the handshake never finishes");
-    assert_eq!(error.kind(), ErrorKind::TimedOut);
+    assert_eq!(error.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(
         phases(error.report()),
         [("192.0.2.1:443".into(), 0, Some(1), 100, Cancelled)]
