@@ -13,8 +13,11 @@
 //! `Connector::connect`, Tokio's `TcpStream::connect`, hyper-util's `HttpConnector` through its
 //! `Service<Uri>`. Every connect goes to 127.0.0.1 only.
 //!
-//! Scenarios: `one_live`, `refused_then_live` (the crate with history off and on), and
-//! `1000_concurrent` (1,000 connects at once per call; time per connect).
+//! Scenarios: `one_live`, `refused_then_live` (the crate with history off and on),
+//! `1000_concurrent` (1,000 connects at once per call; time per connect), and with the `rustls`
+//! feature `tls_one_live`: a TLS connect (TCP and the TLS 1.3 handshake, one certificate, one
+//! client configuration) through the race (`Connector::connect_tls`) against hyper-util's
+//! `HttpConnector` wrapped in hyper-rustls's `HttpsConnector`, and Tokio plus tokio-rustls.
 //!
 //! Run: `cargo bench --bench paired` (add a scenario's name to pick it).
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -183,6 +186,11 @@ fn main() {
         );
     }
 
+    #[cfg(feature = "rustls")]
+    if wanted("tls_one_live") {
+        tls_one_live();
+    }
+
     if wanted("1000_concurrent") {
         let at = OneLive::new();
         duel(
@@ -205,4 +213,75 @@ fn main() {
             ],
         );
     }
+}
+
+/// TLS connects, 400 rounds of 10 per contender: the handshake's cryptography dominates, so
+/// fewer connects show the ratio as well.
+#[cfg(feature = "rustls")]
+fn tls_one_live() {
+    use std::future::poll_fn;
+    use tower_service::Service;
+
+    let (addr, config) = support::tls::server_and_client();
+    let connector = connect_by_list::Connector::new();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*config).clone())
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    let uri: http::Uri = format!("https://{addr}/").parse().unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config.clone());
+    let name = connect_by_list::rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let race_name = "connect-by-list connect_tls";
+    let hyper_name = "hyper-util HttpConnector + hyper-rustls";
+    let plain_name = "tokio TcpStream + tokio-rustls";
+    duel(
+        "tls_one_live",
+        Shape {
+            rounds: 400,
+            block: 10,
+            per_call: 1,
+        },
+        &[hyper_name, plain_name],
+        &[
+            (
+                race_name,
+                Box::new(|| {
+                    Box::pin(async {
+                        let connection = connector.connect_tls(addr, config.clone()).await.unwrap();
+                        support::close(connection.stream().get_ref().0);
+                    })
+                }),
+            ),
+            (
+                hyper_name,
+                Box::new(|| {
+                    Box::pin(async {
+                        let mut https = https.clone();
+                        poll_fn(|cx| https.poll_ready(cx)).await.unwrap();
+                        let stream = https.call(uri.clone()).await.unwrap();
+                        match stream {
+                            hyper_rustls::MaybeHttpsStream::Https(tls) => {
+                                support::close(tls.inner().get_ref().0.inner().inner());
+                            }
+                            hyper_rustls::MaybeHttpsStream::Http(_) => unreachable!("https only"),
+                        }
+                    })
+                }),
+            ),
+            (
+                plain_name,
+                Box::new(|| {
+                    Box::pin(async {
+                        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                        stream.set_nodelay(true).unwrap();
+                        let stream = tls.connect(name.clone(), stream).await.unwrap();
+                        support::close(stream.get_ref().0);
+                    })
+                }),
+            ),
+        ],
+    );
 }

@@ -173,3 +173,61 @@ impl RefusedThenLive {
         }
     }
 }
+
+/// A TLS server on 127.0.0.1 (a certificate for that address), finishing every handshake on a
+/// runtime of its own thread, and the client configuration that trusts it: the same for every
+/// TLS contender (ring, TLS 1.3, no ALPN).
+#[cfg(feature = "rustls")]
+pub mod tls {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use connect_by_list::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use connect_by_list::rustls::{ClientConfig, RootCertStore, ServerConfig};
+    use tokio::io::AsyncReadExt;
+
+    pub fn server_and_client() -> (SocketAddr, Arc<ClientConfig>) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let cert: CertificateDer<'static> = certified.cert.der().clone();
+        let key =
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((stream, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        if let Ok(mut stream) = acceptor.accept(stream).await {
+                            // Held until the client closes it.
+                            let mut byte = [0; 1];
+                            let _ = stream.read(&mut byte).await;
+                        }
+                    });
+                }
+            });
+        });
+        (addr, Arc::new(client))
+    }
+}
