@@ -391,7 +391,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         match pairing.expand(remote, host, (target, position)) {
             Ok(candidates) => self.plan.add(candidates),
             Err(skipped) => {
-                tracing::debug!(%skipped, "not attempted");
+                tracing::debug!(remote = %skipped.remote, reason = skipped.reason.as_str(), %skipped, "not attempted");
                 self.ledger.skipped.push(skipped);
             }
         }
@@ -422,7 +422,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                     self.ledger.cut.extend(cut);
                 }
                 if addrs.is_empty() {
-                    tracing::trace!(host = %name, %family, "no addresses of this family");
+                    tracing::trace!(host = %name, %family, "no records of this family");
                 } else {
                     tracing::debug!(host = %name, %family, addresses = ?addrs, "resolved");
                 }
@@ -434,6 +434,11 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 for (i, ip) in addrs.into_iter().enumerate() {
                     self.consider(index, offset + i, Some(name.clone()), ip);
                 }
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                // NODATA or NXDOMAIN: an answer, not a failure of the lookup.
+                tracing::trace!(host = %name, %family, %error, "no records of this family");
+                self.lookups.names[index].first_error.get_or_insert(error);
             }
             Err(error) => {
                 tracing::debug!(host = %name, %family, %error, "lookup failed");
@@ -621,7 +626,14 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
         let started = self.offset(now);
         let pair = candidate.pair;
-        tracing::debug!(attempt = index + 1, remote = %pair.remote, local = pair.local.map(tracing::field::display), "attempt started");
+        tracing::debug!(
+            attempt = index + 1,
+            remote = %pair.remote,
+            host = candidate.host.as_deref().map(tracing::field::display),
+            at = %Millis(started),
+            local = pair.local.map(tracing::field::display),
+            "attempt started"
+        );
         if self.ledger.attempts.capacity() == 0 {
             // Room for one to begin with: most connects make one attempt, and a race in flight
             // should hold no more than it needs (the second attempt grows both lists to four).
@@ -663,7 +675,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             return;
         };
         if lesson.winner == candidate.pair {
-            tracing::debug!(winner = %lesson.winner.remote, "last race's winner goes first");
+            tracing::debug!(favoured = %lesson.winner.remote, "last race's winner goes first");
             self.ledger.favoured = Some(lesson.winner.remote);
             self.attempt_delay = lesson.attempt_delay(self.config.attempt_delay);
         } else {
@@ -681,7 +693,8 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             attempt = index + 1,
             remote = %attempt.remote,
             local = attempt.local.map(tracing::field::display),
-            %outcome,
+            outcome = outcome.as_str(),
+            elapsed = %Millis(attempt.duration()),
             error = attempt.error.as_ref().map(tracing::field::display),
             "attempt ended"
         );

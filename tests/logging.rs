@@ -157,8 +157,34 @@ fn a_connect_has_one_span_and_one_summary() {
     assert_eq!(parent, "connect");
     assert_eq!(parent_fields["id"], id.to_string());
 
-    // Nothing at INFO or above for a connect that worked.
+    // Each attempt's start and end, at DEBUG, inside the span, with structured fields: `local`
+    // only when bound (never here), `error` only for the refused one.
     let events = captured.events.lock().unwrap();
+    let of = |message: &str| -> Vec<&Record> {
+        events
+            .iter()
+            .filter(|event| event.fields.get("message").map(String::as_str) == Some(message))
+            .collect()
+    };
+    let started = of("attempt started");
+    assert_eq!(started.len(), 2, "{started:?}");
+    assert_eq!(started[0].fields["remote"], refused.to_string());
+    assert_eq!(started[0].fields["at"], "0ms");
+    assert_eq!(started[1].fields["remote"], live_addr.to_string());
+    let ended = of("attempt ended");
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    assert_eq!(ended[0].fields["outcome"], "refused");
+    assert!(ended[0].fields.contains_key("error"), "{:?}", ended[0]);
+    assert_eq!(ended[1].fields["outcome"], "connected");
+    assert!(!ended[1].fields.contains_key("error"), "{:?}", ended[1]);
+    for event in started.iter().chain(&ended) {
+        assert_eq!(event.level, "DEBUG");
+        assert!(!event.fields.contains_key("local"), "{event:?}");
+        assert!(!event.fields.contains_key("host"), "{event:?}");
+        assert_eq!(event.parent.as_ref().map(|p| p.0.as_str()), Some("connect"));
+    }
+
+    // Nothing at INFO or above for a connect that worked.
     assert!(!events.is_empty());
     let loud: Vec<_> = events
         .iter()
