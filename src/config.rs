@@ -98,7 +98,7 @@ impl Config {
         }
     }
 
-    /// The settings of [`crate::lookups`].
+    /// The settings of the shared lookups (`lookups.rs`).
     pub(crate) fn validate_lookups(&self) -> Result<(), ConfigError> {
         let max = self.max_concurrent_lookups;
         if max == 0 {

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use crate::config::Config;
 use crate::dial::TcpDial;
 use crate::error::ConnectError;
-use crate::handshake::{Handshake, Raced};
+use crate::handshake::{Handshake, Peer};
 use crate::history::History;
 use crate::race::{Planned, Race};
 use crate::report::Report;
@@ -596,5 +596,25 @@ impl Future for IntoStream {
         Pin::new(&mut self.connecting)
             .poll(cx)
             .map(|result| result.map(Connection::into_stream))
+    }
+}
+
+/// What the race gets from a user's handshake: its output and the stream's local address, read
+/// before the handshake took the stream (a TLS stream cannot be asked later).
+pub(crate) type Handshaken<T> = (T, io::Result<SocketAddr>);
+
+/// A user's [`Handshake`] as the race runs it: boxed, so that the race keeps its attempts in a
+/// plain `Vec` of `Unpin` futures.
+#[derive(Debug)]
+pub(crate) struct Raced<H>(pub(crate) H);
+
+impl<H: Handshake> crate::race::Handshake<TcpStream> for Raced<H> {
+    type Output = Handshaken<H::Output>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Output>> + Send>>;
+
+    fn handshake(&self, stream: TcpStream, peer: Peer) -> Self::Future {
+        let local = stream.local_addr();
+        let handshake = self.0.handshake(stream, peer);
+        Box::pin(async move { handshake.await.map(|output| (output, local)) })
     }
 }

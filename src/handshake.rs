@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
@@ -88,25 +87,5 @@ impl Peer {
     /// The remote address connected to.
     pub fn remote(&self) -> SocketAddr {
         self.remote
-    }
-}
-
-/// What the race gets from a user's handshake: its output and the stream's local address, read
-/// before the handshake took the stream (a TLS stream cannot be asked later).
-pub(crate) type Handshaken<T> = (T, io::Result<SocketAddr>);
-
-/// A user's [`Handshake`] as the race runs it: boxed, so that the race keeps its attempts in a
-/// plain `Vec` of `Unpin` futures.
-#[derive(Debug)]
-pub(crate) struct Raced<H>(pub(crate) H);
-
-impl<H: Handshake> crate::race::Handshake<TcpStream> for Raced<H> {
-    type Output = Handshaken<H::Output>;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Output>> + Send>>;
-
-    fn handshake(&self, stream: TcpStream, peer: Peer) -> Self::Future {
-        let local = stream.local_addr();
-        let handshake = self.0.handshake(stream, peer);
-        Box::pin(async move { handshake.await.map(|output| (output, local)) })
     }
 }
