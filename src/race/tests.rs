@@ -1272,6 +1272,19 @@ async fn learn_ipv4(history: &Arc<History>, dial: &ScriptedDial) {
     assert_eq!(first.report.favoured(), None);
 }
 
+/// The next connect to `db.example:80` (after `learn_ipv4`), with these answers.
+async fn connect_again(
+    history: Arc<History>,
+    dial: &ScriptedDial,
+    resolver: ScriptedResolver,
+    expect: &str,
+) -> Won<Stream> {
+    let config = with_resolver(resolver);
+    run(remembering(dial, config, "db.example:80", Some(history)))
+        .await
+        .expect(expect)
+}
+
 /// RFC 8305 §5 history for a name: the remembered IPv4 winner goes first even when the AAAA
 /// answer comes first (the race waits for the A answer, as it would for AAAA, up to the
 /// resolution delay).
@@ -1283,14 +1296,7 @@ async fn history_favours_a_names_ipv4_winner_when_aaaa_comes_first() {
     let resolver = ScriptedResolver::default()
         .answer("db.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
         .answer("db.example", Family::V4, 30 * MS, &["192.0.2.1"]);
-    let second = run(remembering(
-        &dial,
-        with_resolver(resolver),
-        "db.example:80",
-        Some(history),
-    ))
-    .await
-    .expect("IPv4 connects");
+    let second = connect_again(history, &dial, resolver, "IPv4 connects").await;
     assert_eq!(
         timeline(&second.report),
         [row("192.0.2.1:80", 30, 40, Outcome::Connected)]
@@ -1308,14 +1314,7 @@ async fn history_starts_a_names_ipv4_winner_without_the_resolution_delay() {
     let resolver = ScriptedResolver::default()
         .answer("db.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
         .answer("db.example", Family::V6, 20 * MS, &["2001:db8::1"]);
-    let second = run(remembering(
-        &dial,
-        with_resolver(resolver),
-        "db.example:80",
-        Some(history),
-    ))
-    .await
-    .expect("IPv4 connects");
+    let second = connect_again(history, &dial, resolver, "IPv4 connects").await;
     assert_eq!(
         timeline(&second.report),
         [row("192.0.2.1:80", 0, 10, Outcome::Connected)]
@@ -1340,14 +1339,7 @@ async fn history_waits_for_a_silent_winners_family_only_the_resolution_delay() {
     let resolver = ScriptedResolver::default()
         .answer("db.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
         .never("db.example", Family::V4);
-    let second = run(remembering(
-        &dial,
-        with_resolver(resolver),
-        "db.example:80",
-        Some(history),
-    ))
-    .await
-    .expect("IPv6 connects");
+    let second = connect_again(history, &dial, resolver, "IPv6 connects").await;
     assert_eq!(
         timeline(&second.report),
         [row("[2001:db8::1]:80", 50, 55, Outcome::Connected)]
@@ -1369,14 +1361,7 @@ async fn history_without_its_winner_changes_nothing() {
         .answer("db.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
         .answer("db.example", Family::V4, Duration::ZERO, &["192.0.2.9"]);
     let dial = ScriptedDial::new(&[("192.0.2.9:80", Script::Connect(10 * MS))]);
-    let second = run(remembering(
-        &dial,
-        with_resolver(resolver),
-        "db.example:80",
-        Some(history),
-    ))
-    .await
-    .expect("IPv4 connects");
+    let second = connect_again(history, &dial, resolver, "IPv4 connects").await;
     // The configured 250 ms attempt delay, not the learned 100 ms.
     assert_eq!(
         timeline(&second.report),
