@@ -135,6 +135,9 @@ pub use reqwest_bridge::ReqwestResolver;
 pub use resolve::{Family, Resolve, Resolving, SystemResolver};
 #[cfg(feature = "hyper")]
 pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
+/// The socket type [`Builder::on_socket`] hands to its function, re-exported so that the
+/// versions match.
+pub use socket2;
 pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};
 #[cfg(feature = "rustls")]
 pub use tls::{TlsConnecting, TlsHandshake};
