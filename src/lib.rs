@@ -98,6 +98,8 @@ mod local;
 mod lookups;
 mod plan;
 mod prefix;
+#[cfg(feature = "hyper")]
+mod proxy;
 mod race;
 mod rank;
 mod report;
@@ -125,6 +127,8 @@ pub use handshake::{Handshake, Peer};
 pub use hickory::HickoryResolver;
 #[cfg(all(feature = "hyper", feature = "rustls"))]
 pub use https::{HttpsConnecting, HttpsConnector, MaybeTls};
+#[cfg(feature = "hyper")]
+pub use proxy::{BoxError, LocalDns, LocalDnsConnecting};
 pub use race::{Planned, PlannedAttempt};
 pub use rank::{InvalidPolicy, Policy, PolicyTable};
 pub use report::{
