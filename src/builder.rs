@@ -350,9 +350,10 @@ impl Builder {
     /// Opens Multipath TCP sockets (`IPPROTO_MPTCP`, RFC 8684), so a connection can use several
     /// paths at once where the peer speaks MPTCP (and is plain TCP where it does not: the
     /// kernel falls back by itself). Where the kernel has no MPTCP (not built in, or
-    /// `net.mptcp.enabled=0`), each attempt opens a plain TCP socket instead and says so in
-    /// [`Attempt::mptcp_fallback`](crate::Attempt::mptcp_fallback). Linux only: elsewhere
-    /// [`Builder::build`] refuses it.
+    /// `net.mptcp.enabled=0`), or no MPTCP version of an option set here (Linux 6.18 has no
+    /// `TCP_USER_TIMEOUT` for MPTCP sockets), each attempt opens a plain TCP socket instead and
+    /// says why in [`Attempt::mptcp_fallback`](crate::Attempt::mptcp_fallback). Linux only:
+    /// elsewhere [`Builder::build`] refuses it.
     ///
     /// Default is off.
     pub fn mptcp(mut self, on: bool) -> Builder {

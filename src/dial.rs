@@ -188,17 +188,54 @@ fn open(
     let domain = Domain::for_address(pair.remote);
     let mut mptcp = None;
     if options.mptcp {
-        match mptcp_stream(domain) {
+        match open_mptcp(pair, domain, options, recverr) {
             Ok(socket) => mptcp = Some(socket),
             Err(error) if mptcp_unavailable(&error) => *mptcp_fallback = Some(error),
-            Err(error) => return Err(SetupError::wrap("open an MPTCP socket".into(), error)),
+            Err(error) => return Err(error),
         }
     }
     let socket = match mptcp {
         Some(socket) => socket,
-        // socket2 creates it close-on-exec; where the system can, non-blocking in the same call.
-        None => sys::nonblocking_stream(domain).map_err(step("open a TCP socket"))?,
+        None => {
+            // socket2 creates it close-on-exec; where the system can, non-blocking in the same
+            // call.
+            let socket = sys::nonblocking_stream(domain).map_err(step("open a TCP socket"))?;
+            configure(&socket, pair, domain, options, recverr)?;
+            socket
+        }
     };
+    if let Some(SocketHook(hook)) = &options.hook {
+        hook(&socket, pair.local, pair.remote).map_err(step("socket hook (on_socket)"))?;
+    }
+    if let Some(local) = pair.local {
+        socket
+            .bind(&local.into())
+            .map_err(|error| SetupError::wrap(format!("bind to {local}"), error))?;
+    }
+    Ok(socket)
+}
+
+/// A Multipath TCP socket with every built-in option set. An error that says the kernel has no
+/// MPTCP, or none of an option for it ([`mptcp_unavailable`]), sends the attempt to plain TCP.
+fn open_mptcp(
+    pair: Pair,
+    domain: Domain,
+    options: &SocketOptions,
+    recverr: bool,
+) -> io::Result<Socket> {
+    let socket = mptcp_stream(domain).map_err(step("open an MPTCP socket"))?;
+    configure(&socket, pair, domain, options, recverr)?;
+    Ok(socket)
+}
+
+/// The built-in options, in order; the caller's hook comes after them.
+fn configure(
+    socket: &Socket,
+    pair: Pair,
+    domain: Domain,
+    options: &SocketOptions,
+    recverr: bool,
+) -> io::Result<()> {
     if domain == Domain::IPV6 {
         // An IPv6 socket must not quietly reach IPv4 peers: families are raced apart.
         socket.set_only_v6(true).map_err(step("set IPV6_V6ONLY"))?;
@@ -235,21 +272,13 @@ fn open(
             .map_err(step("set SO_REUSEADDR"))?;
     }
     if let Some(class) = options.traffic_class {
-        set_traffic_class(&socket, domain, class)?;
+        set_traffic_class(socket, domain, class)?;
     }
-    sys::apply(&socket, options, recverr)?;
-    if let Some(SocketHook(hook)) = &options.hook {
-        hook(&socket, pair.local, pair.remote).map_err(step("socket hook (on_socket)"))?;
+    sys::apply(socket, options, recverr)?;
+    if pair.local.is_some_and(|local| local.port() == 0) {
+        bind_address_no_port(socket)?;
     }
-    if let Some(local) = pair.local {
-        if local.port() == 0 {
-            bind_address_no_port(&socket)?;
-        }
-        socket
-            .bind(&local.into())
-            .map_err(|error| SetupError::wrap(format!("bind to {local}"), error))?;
-    }
-    Ok(socket)
+    Ok(())
 }
 
 /// `IP_TOS` on IPv4 sockets, `IPV6_TCLASS` on IPv6 ones (refused on Windows by `build()`).
@@ -317,13 +346,19 @@ fn mptcp_stream(_: Domain) -> io::Result<Socket> {
 }
 
 /// The kernel has no MPTCP to give: built without it (`EPROTONOSUPPORT`), turned off by
-/// `net.mptcp.enabled=0` (`ENOPROTOOPT`), or too old to know the protocol (`EINVAL`).
+/// `net.mptcp.enabled=0` (`ENOPROTOOPT`), too old to know the protocol (`EINVAL`), or without
+/// one of the asked-for options for MPTCP sockets (`ENOPROTOOPT`, `EOPNOTSUPP`: Linux 6.18 has
+/// no `TCP_USER_TIMEOUT` for them). Looks through the step's label to the system's error.
 #[cfg(unix)]
 fn mptcp_unavailable(error: &io::Error) -> bool {
+    let system = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<SetupError>())
+        .map_or(error, |setup| &setup.error);
     matches!(
-        error.raw_os_error(),
-        Some(libc::EPROTONOSUPPORT | libc::ENOPROTOOPT | libc::EINVAL)
-    ) || error.kind() == io::ErrorKind::Unsupported
+        system.raw_os_error(),
+        Some(libc::EPROTONOSUPPORT | libc::ENOPROTOOPT | libc::EINVAL | libc::EOPNOTSUPP)
+    ) || system.kind() == io::ErrorKind::Unsupported
 }
 
 /// See the Unix version.

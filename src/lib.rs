@@ -61,12 +61,16 @@
 //! With the `hyper` feature, a [`Connector`] is a `tower_service::Service<http::Uri>`, the
 //! connector that hyper-util's legacy client and TLS wrappers such as hyper-rustls take; each
 //! response carries a `ConnectInfo` (local and remote address, and the race's report) in its
-//! extensions. See `ConnectInfo` and `examples/hyper_client.rs`.
+//! extensions. See `ConnectInfo` and `examples/hyper_client.rs`. Under hyper-util's proxy
+//! connectors (`Tunnel`, `SocksV5`) it races the proxy's addresses; `LocalDns` resolves the
+//! target through it for SOCKS (`examples/proxy.rs`).
 //!
 //! reqwest cannot hand its TCP connect to another library. With the `reqwest` feature,
 //! `ReqwestResolver` plugs into `ClientBuilder::dns_resolver` and gives reqwest the connector's
 //! resolution, filter and order; reqwest still connects by itself (two attempts at most, no
-//! global deadline, no report). See `ReqwestResolver` and `examples/reqwest.rs`.
+//! global deadline, no report). See `ReqwestResolver` and `examples/reqwest.rs`; for SSRF
+//! defence, `AddressFilter::check_url` and `AddressFilter::redirect_policy` cover what reqwest
+//! never asks a resolver about (IP-literal URLs, redirects to them).
 //!
 //! # Features
 //!
@@ -79,7 +83,9 @@
 //! Portable where Tokio and socket2 are. [`Builder::interface`] (`SO_BINDTODEVICE`),
 //! [`Builder::mark`] (`SO_MARK`) and [`Builder::tcp_user_timeout`] are Linux and Android only
 //! and refused by [`Builder::build`] elsewhere; [`Builder::fast_icmp_errors`]
-//! (`IPV6_RECVERR`) acts on Linux only. Time comes from `tokio::time`, so tests can pause it.
+//! (`IPV6_RECVERR`) acts on Linux only. [`Builder::mptcp`] is Linux only, and
+//! [`Builder::reuse_address`] and [`Builder::traffic_class`] are refused on Windows; a listed
+//! local address is bound with `IP_BIND_ADDRESS_NO_PORT` on Linux. Time comes from `tokio::time`, so tests can pause it.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod builder;

@@ -97,8 +97,10 @@ pub struct Attempt {
 
 impl Attempt {
     /// With [`Builder::mptcp`](crate::Builder::mptcp) on: why this attempt could not open a
-    /// Multipath TCP socket and used plain TCP instead (the kernel's error: MPTCP not built in,
-    /// or turned off by `net.mptcp.enabled=0`). `None` when it did open one, or when MPTCP was
+    /// Multipath TCP socket and used plain TCP instead: the failed step and the kernel's error
+    /// (`open an MPTCP socket: …` when MPTCP is not built in or `net.mptcp.enabled=0`; `set
+    /// TCP_USER_TIMEOUT: …` for an option MPTCP sockets lack). `None` when it did open one, or
+    /// when MPTCP was
     /// not asked for. (A peer without MPTCP is another matter: the kernel falls back on that
     /// connection by itself, and the socket stays an MPTCP one.)
     pub fn mptcp_fallback(&self) -> Option<&io::Error> {

@@ -108,6 +108,48 @@ fn mptcp_is_used_where_enabled_and_falls_back_per_attempt_where_not() {
         );
         let winner = connection.report().winner().unwrap();
         assert!(winner.mptcp_fallback().is_none(), "{winner:?}");
+
+        // Every other option on an MPTCP socket too, with a listed local address (so
+        // IP_BIND_ADDRESS_NO_PORT): the kernel takes them all.
+        let every = || {
+            Connector::builder()
+                .mptcp(true)
+                .local_addrs([IpAddr::V4(Ipv4Addr::LOCALHOST)])
+                .reuse_address(true)
+                .traffic_class(0x20)
+                .keepalive(Duration::from_secs(30))
+                .keepalive_interval(Duration::from_secs(5))
+                .keepalive_retries(3)
+                .send_buffer_size(1 << 16)
+                .recv_buffer_size(1 << 16)
+        };
+        let connection = every().build().unwrap().connect(addr).await.unwrap();
+        let stream = connection.stream();
+        assert_eq!(
+            int_option(stream, libc::SOL_SOCKET, libc::SO_PROTOCOL),
+            libc::IPPROTO_MPTCP
+        );
+        assert_eq!(int_option(stream, libc::IPPROTO_IP, libc::IP_TOS), 0x20);
+        assert_eq!(int_option(stream, libc::SOL_SOCKET, libc::SO_REUSEADDR), 1);
+
+        // An option the kernel has for TCP but not for MPTCP sockets (TCP_USER_TIMEOUT, on
+        // 6.18) sends the attempt to plain TCP, saying which option; where it has it, MPTCP.
+        let connector = every()
+            .tcp_user_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let connection = connector.connect(addr).await.unwrap();
+        let protocol = int_option(connection.stream(), libc::SOL_SOCKET, libc::SO_PROTOCOL);
+        match connection.report().winner().unwrap().mptcp_fallback() {
+            Some(why) => {
+                assert!(
+                    why.to_string().starts_with("set TCP_USER_TIMEOUT: "),
+                    "{why}"
+                );
+                assert_eq!(protocol, libc::IPPROTO_TCP);
+            }
+            None => assert_eq!(protocol, libc::IPPROTO_MPTCP),
+        }
     });
 
     off.block_on(|| async {
@@ -131,7 +173,13 @@ fn mptcp_is_used_where_enabled_and_falls_back_per_attempt_where_not() {
         assert_eq!(attempts[0].outcome(), Outcome::Refused);
         for attempt in attempts {
             let why = attempt.mptcp_fallback().expect("each attempt fell back");
-            assert_eq!(why.raw_os_error(), Some(libc::ENOPROTOOPT), "{why}");
+            assert!(
+                why.to_string().starts_with("open an MPTCP socket: "),
+                "{why}"
+            );
+            let system = why.get_ref().and_then(|e| e.source()).unwrap();
+            let system = system.downcast_ref::<io::Error>().unwrap();
+            assert_eq!(system.raw_os_error(), Some(libc::ENOPROTOOPT), "{why}");
         }
     });
 }
