@@ -1,12 +1,13 @@
 //! `Builder`: every setting of a [`Connector`], with its default; `build()` checks them all.
 
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError};
 use crate::connector::Connector;
-use crate::dial::SocketOptions;
+use crate::dial::{SocketHook, SocketOptions};
 use crate::filter::AddressFilter;
 use crate::local::LocalAddrs;
 use crate::rank::PolicyTable;
@@ -331,6 +332,76 @@ impl Builder {
         self
     }
 
+    /// `SO_REUSEADDR` on every attempt's socket before it binds: a listed local address may then
+    /// take a port that a closed connection still holds in `TIME_WAIT`. Not on Windows, where the
+    /// option lets a socket take a port another one is using; [`Builder::build`] refuses it there.
+    ///
+    /// Default is off.
+    pub fn reuse_address(mut self, on: bool) -> Builder {
+        self.socket().reuse_address = on;
+        self
+    }
+
+    /// The IPv4 TOS / IPv6 Traffic Class byte of every attempt's packets (`IP_TOS`,
+    /// `IPV6_TCLASS`): the DSCP code point shifted left by two, so `0xb8` is EF (46) and `0x20`
+    /// is CS1 (8). The two low bits are ECN's, which TCP sets itself, and must be zero. Not on
+    /// Windows, which takes DSCP only through its QoS API; [`Builder::build`] refuses it there.
+    ///
+    /// Default is none: the system's (0).
+    pub fn traffic_class(mut self, class: u8) -> Builder {
+        self.socket().traffic_class = Some(class);
+        self
+    }
+
+    /// Opens Multipath TCP sockets (`IPPROTO_MPTCP`, RFC 8684), so a connection can use several
+    /// paths at once where the peer speaks MPTCP (and is plain TCP where it does not: the
+    /// kernel falls back by itself). Where the kernel has no MPTCP (not built in, or
+    /// `net.mptcp.enabled=0`), or no MPTCP version of an option set here (Linux 6.18 has no
+    /// `TCP_USER_TIMEOUT` for MPTCP sockets), each attempt opens a plain TCP socket instead and
+    /// says why in [`Attempt::mptcp_fallback`](crate::Attempt::mptcp_fallback). Linux only:
+    /// elsewhere [`Builder::build`] refuses it.
+    ///
+    /// Default is off.
+    pub fn mptcp(mut self, on: bool) -> Builder {
+        self.socket().mptcp = on;
+        self
+    }
+
+    /// A function that sees every attempt's socket after the built-in options are set and
+    /// before it binds and connects, with the local address it will bind (`None`: the kernel
+    /// picks) and the remote address: for options this crate does not offer, like Go's
+    /// `Dialer.Control`. An error from it fails that attempt only, reported like any other
+    /// setup failure (`socket hook (on_socket): …`, the error's kind kept); the race goes on.
+    /// The socket is non-blocking and must stay so; it is closed if the attempt fails or loses.
+    /// Called on the task that polls the connect, so it should be quick.
+    ///
+    /// ```
+    /// use connect_by_list::Connector;
+    ///
+    /// let connector = Connector::builder()
+    ///     .on_socket(|socket, _local, remote| {
+    ///         if remote.is_ipv4() {
+    ///             socket.set_ttl_v4(32)?;
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .build()
+    ///     .expect("valid settings");
+    /// # drop(connector);
+    /// ```
+    ///
+    /// Default is none (nothing is called).
+    pub fn on_socket<F>(mut self, hook: F) -> Builder
+    where
+        F: Fn(&socket2::Socket, Option<SocketAddr>, SocketAddr) -> io::Result<()>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.socket().hook = Some(SocketHook(Arc::new(hook)));
+        self
+    }
+
     /// The socket options, to change (copied first if a connector already shares them).
     fn socket(&mut self) -> &mut SocketOptions {
         Arc::make_mut(&mut self.config.socket)
@@ -340,6 +411,7 @@ impl Builder {
     pub fn build(self) -> Result<Connector, ConfigError> {
         self.config.validate()?;
         self.config.validate_lookups()?;
+        self.config.validate_socket_extras()?;
         Ok(Connector::from_config(self.config))
     }
 }
@@ -390,6 +462,9 @@ mod tests {
         assert_eq!(socket.interface, None);
         assert_eq!(socket.mark, None);
         assert_eq!(socket.tcp_user_timeout, None);
+        assert!(!socket.reuse_address && !socket.mptcp);
+        assert_eq!(socket.traffic_class, None);
+        assert!(socket.hook.is_none());
     }
 
     #[test]

@@ -269,6 +269,51 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `reuse_address`, `traffic_class` and `mptcp`, refused by name where the system lacks them.
+    pub(crate) fn validate_socket_extras(&self) -> Result<(), ConfigError> {
+        let socket = &self.socket;
+        if let Some(class) = socket.traffic_class {
+            if class & 0b11 != 0 {
+                return Err(ConfigError::new(
+                    "traffic_class",
+                    format!(
+                        "{class:#04x} sets the two ECN bits, which TCP manages itself \
+                         (give the DSCP shifted left by two)"
+                    ),
+                ));
+            }
+        }
+        let windows = cfg!(windows);
+        let unavailable = [
+            (
+                "reuse_address",
+                socket.reuse_address && windows,
+                "on Windows",
+            ),
+            (
+                "traffic_class",
+                socket.traffic_class.is_some() && windows,
+                "on Windows (DSCP is set through its QoS API)",
+            ),
+            (
+                "mptcp",
+                socket.mptcp && !cfg!(target_os = "linux"),
+                "outside Linux",
+            ),
+        ];
+        for (setting, refused, where_) in unavailable {
+            if refused {
+                return Err(ConfigError::new(
+                    setting,
+                    format!("is not available {where_}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A setting that [`Builder::build`](crate::Builder::build) refused: which one, and why.
 ///
 /// ```

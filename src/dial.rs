@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use crate::plan::Pair;
 
 /// Options applied to every attempt's socket before it connects.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct SocketOptions {
     pub(crate) nodelay: bool,
     pub(crate) keepalive_time: Option<Duration>,
@@ -25,6 +25,26 @@ pub(crate) struct SocketOptions {
     pub(crate) mark: Option<u32>,
     pub(crate) tcp_user_timeout: Option<Duration>,
     pub(crate) fast_icmp_errors: bool,
+    pub(crate) reuse_address: bool,
+    /// The IPv4 TOS or IPv6 Traffic Class byte, ECN bits clear.
+    pub(crate) traffic_class: Option<u8>,
+    pub(crate) mptcp: bool,
+    pub(crate) hook: Option<SocketHook>,
+}
+
+/// The caller's function that sees each attempt's socket last before `bind`/`connect`:
+/// the socket, the local address it will bind (if any) and the remote one.
+pub(crate) type HookFn =
+    dyn Fn(&Socket, Option<SocketAddr>, SocketAddr) -> io::Result<()> + Send + Sync;
+
+/// [`HookFn`] behind an `Arc`: cloning the options clones a pointer.
+#[derive(Clone)]
+pub(crate) struct SocketHook(pub(crate) std::sync::Arc<HookFn>);
+
+impl std::fmt::Debug for SocketHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SocketHook(..)")
+    }
 }
 
 /// Opens a stream for one pair. The race is generic over it, so its tests can script dials.
@@ -37,6 +57,12 @@ pub(crate) trait Dial {
 
     /// Starts one attempt.
     fn dial(&self, pair: Pair) -> Self::Future;
+
+    /// Why a just-started attempt could not open a Multipath TCP socket and used plain TCP, if
+    /// it asked for one and fell back (read once, right after [`Dial::dial`]).
+    fn mptcp_fallback(_future: &mut Self::Future) -> Option<io::Error> {
+        None
+    }
 }
 
 /// Dials with real TCP sockets.
@@ -54,18 +80,25 @@ impl Dial for TcpDial {
         // Set up and start the connect synchronously, so that a setup error fails this attempt
         // at its start instant, and nothing but the handshake is left to wait for.
         let recverr = sys::sets_recverr(pair.remote, &self.options);
-        match start(pair, &self.options, recverr) {
+        let mut mptcp_fallback = None;
+        match start(pair, &self.options, recverr, &mut mptcp_fallback) {
             Ok(stream) => Dialing {
                 stream: Some(stream),
                 error: None,
                 clear_recverr: recverr,
+                mptcp_fallback,
             },
             Err(error) => Dialing {
                 stream: None,
                 error: Some(error),
                 clear_recverr: false,
+                mptcp_fallback,
             },
         }
+    }
+
+    fn mptcp_fallback(future: &mut Dialing) -> Option<io::Error> {
+        future.mptcp_fallback.take()
     }
 }
 
@@ -78,6 +111,8 @@ pub(crate) struct Dialing {
     error: Option<io::Error>,
     /// The socket carries `IPV6_RECVERR` for the connect, to be cleared once connected.
     clear_recverr: bool,
+    /// Why the Multipath TCP socket asked for could not be opened (plain TCP was used).
+    mptcp_fallback: Option<io::Error>,
 }
 
 impl Future for Dialing {
@@ -113,8 +148,13 @@ fn polled_again() -> io::Error {
 
 /// Opens the socket for one attempt and starts its connect. Any error here fails this attempt
 /// only; the socket is closed when it is dropped on the way out.
-fn start(pair: Pair, options: &SocketOptions, recverr: bool) -> io::Result<TcpStream> {
-    let socket = open(pair, options, recverr)?;
+fn start(
+    pair: Pair,
+    options: &SocketOptions,
+    recverr: bool,
+    mptcp_fallback: &mut Option<io::Error>,
+) -> io::Result<TcpStream> {
+    let socket = open(pair, options, recverr, mptcp_fallback)?;
     match socket.connect(&pair.remote.into()) {
         Ok(()) => {}
         Err(error) if connect_in_progress(&error) => {}
@@ -139,10 +179,63 @@ fn connect_in_progress(error: &io::Error) -> bool {
 /// Creates, configures and binds the socket for one attempt. Any error here fails this attempt
 /// only; the socket is closed when it is dropped on the way out. Each step's error says which
 /// step failed ("bind to 192.0.2.10:0: …"), keeping the system's error as its source and kind.
-fn open(pair: Pair, options: &SocketOptions, recverr: bool) -> io::Result<Socket> {
+fn open(
+    pair: Pair,
+    options: &SocketOptions,
+    recverr: bool,
+    mptcp_fallback: &mut Option<io::Error>,
+) -> io::Result<Socket> {
     let domain = Domain::for_address(pair.remote);
-    // socket2 creates it close-on-exec; where the system can, non-blocking in the same call.
-    let socket = sys::nonblocking_stream(domain).map_err(step("open a TCP socket"))?;
+    let mut mptcp = None;
+    if options.mptcp {
+        match open_mptcp(pair, domain, options, recverr) {
+            Ok(socket) => mptcp = Some(socket),
+            Err(error) if mptcp_unavailable(&error) => *mptcp_fallback = Some(error),
+            Err(error) => return Err(error),
+        }
+    }
+    let socket = match mptcp {
+        Some(socket) => socket,
+        None => {
+            // socket2 creates it close-on-exec; where the system can, non-blocking in the same
+            // call.
+            let socket = sys::nonblocking_stream(domain).map_err(step("open a TCP socket"))?;
+            configure(&socket, pair, domain, options, recverr)?;
+            socket
+        }
+    };
+    if let Some(SocketHook(hook)) = &options.hook {
+        hook(&socket, pair.local, pair.remote).map_err(step("socket hook (on_socket)"))?;
+    }
+    if let Some(local) = pair.local {
+        socket
+            .bind(&local.into())
+            .map_err(|error| SetupError::wrap(format!("bind to {local}"), error))?;
+    }
+    Ok(socket)
+}
+
+/// A Multipath TCP socket with every built-in option set. An error that says the kernel has no
+/// MPTCP, or none of an option for it ([`mptcp_unavailable`]), sends the attempt to plain TCP.
+fn open_mptcp(
+    pair: Pair,
+    domain: Domain,
+    options: &SocketOptions,
+    recverr: bool,
+) -> io::Result<Socket> {
+    let socket = mptcp_stream(domain).map_err(step("open an MPTCP socket"))?;
+    configure(&socket, pair, domain, options, recverr)?;
+    Ok(socket)
+}
+
+/// The built-in options, in order; the caller's hook comes after them.
+fn configure(
+    socket: &Socket,
+    pair: Pair,
+    domain: Domain,
+    options: &SocketOptions,
+    recverr: bool,
+) -> io::Result<()> {
     if domain == Domain::IPV6 {
         // An IPv6 socket must not quietly reach IPv4 peers: families are raced apart.
         socket.set_only_v6(true).map_err(step("set IPV6_V6ONLY"))?;
@@ -173,13 +266,105 @@ fn open(pair: Pair, options: &SocketOptions, recverr: bool) -> io::Result<Socket
             .set_recv_buffer_size(bytes)
             .map_err(step("set SO_RCVBUF"))?;
     }
-    sys::apply(&socket, options, recverr)?;
-    if let Some(local) = pair.local {
+    if options.reuse_address {
         socket
-            .bind(&local.into())
-            .map_err(|error| SetupError::wrap(format!("bind to {local}"), error))?;
+            .set_reuse_address(true)
+            .map_err(step("set SO_REUSEADDR"))?;
     }
-    Ok(socket)
+    if let Some(class) = options.traffic_class {
+        set_traffic_class(socket, domain, class)?;
+    }
+    sys::apply(socket, options, recverr)?;
+    if pair.local.is_some_and(|local| local.port() == 0) {
+        bind_address_no_port(socket)?;
+    }
+    Ok(())
+}
+
+/// `IP_TOS` on IPv4 sockets, `IPV6_TCLASS` on IPv6 ones (refused on Windows by `build()`).
+#[cfg(not(windows))]
+fn set_traffic_class(socket: &Socket, domain: Domain, class: u8) -> io::Result<()> {
+    if domain == Domain::IPV6 {
+        socket
+            .set_tclass_v6(class.into())
+            .map_err(step("set IPV6_TCLASS"))
+    } else {
+        socket.set_tos_v4(class.into()).map_err(step("set IP_TOS"))
+    }
+}
+
+/// `build()` refuses `traffic_class` on Windows, so nothing is set here.
+#[cfg(windows)]
+fn set_traffic_class(_: &Socket, _: Domain, _: u8) -> io::Result<()> {
+    Ok(())
+}
+
+/// `IP_BIND_ADDRESS_NO_PORT` before binding a local address with port 0: the port is then
+/// chosen at `connect()`, per 4-tuple, instead of reserved at `bind()` for every destination, so
+/// one source address is not limited to one ephemeral port range in total (Linux 4.2 and later;
+/// the option applies to IPv6 sockets too).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn bind_address_no_port(socket: &Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket, and a c_int option value with its exact size.
+    let status = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(SetupError::wrap(
+            "set IP_BIND_ADDRESS_NO_PORT".into(),
+            io::Error::last_os_error(),
+        ))
+    }
+}
+
+/// Other systems have no such option; `bind` reserves the port.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn bind_address_no_port(_: &Socket) -> io::Result<()> {
+    Ok(())
+}
+
+/// A non-blocking Multipath TCP socket (`IPPROTO_MPTCP`, Linux 5.6 and later).
+#[cfg(target_os = "linux")]
+fn mptcp_stream(domain: Domain) -> io::Result<Socket> {
+    Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::MPTCP))
+}
+
+/// `build()` refuses `mptcp` elsewhere; this is never reached.
+#[cfg(not(target_os = "linux"))]
+fn mptcp_stream(_: Domain) -> io::Result<Socket> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// The kernel has no MPTCP to give: built without it (`EPROTONOSUPPORT`), turned off by
+/// `net.mptcp.enabled=0` (`ENOPROTOOPT`), too old to know the protocol (`EINVAL`), or without
+/// one of the asked-for options for MPTCP sockets (`ENOPROTOOPT`, `EOPNOTSUPP`: Linux 6.18 has
+/// no `TCP_USER_TIMEOUT` for them). Looks through the step's label to the system's error.
+#[cfg(unix)]
+fn mptcp_unavailable(error: &io::Error) -> bool {
+    let system = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<SetupError>())
+        .map_or(error, |setup| &setup.error);
+    matches!(
+        system.raw_os_error(),
+        Some(libc::EPROTONOSUPPORT | libc::ENOPROTOOPT | libc::EINVAL | libc::EOPNOTSUPP)
+    ) || system.kind() == io::ErrorKind::Unsupported
+}
+
+/// See the Unix version.
+#[cfg(not(unix))]
+fn mptcp_unavailable(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::Unsupported
 }
 
 /// Labels a setup step's error with the step (see [`SetupError`]).
@@ -328,7 +513,8 @@ mod tests {
             local: Some("192.0.2.10:0".parse().expect("test address")),
             remote: "127.0.0.1:9".parse().expect("test address"),
         };
-        let error = open(pair, &SocketOptions::default(), false).expect_err("not our address");
+        let error =
+            open(pair, &SocketOptions::default(), false, &mut None).expect_err("not our address");
         assert_eq!(error.kind(), io::ErrorKind::AddrNotAvailable);
         let message = error.to_string();
         assert!(message.starts_with("bind to 192.0.2.10:0: "), "{message:?}");

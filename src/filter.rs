@@ -654,6 +654,39 @@ impl AddressFilter {
         }
     }
 
+    /// Judges a URL's host as a URL parser gives it (`url::Url::host_str`, `http::Uri::host`):
+    /// an IP literal (`127.0.0.1`, `[::ffff:169.254.169.254]`, brackets optional) is checked
+    /// like a resolved address, with the same reason; a name passes, since the connector's
+    /// resolver checks every address it resolves to. For clients that never ask a resolver
+    /// about literals, as reqwest does not.
+    ///
+    /// Pass the host a WHATWG URL parser produced: it writes every IPv4 form
+    /// (`2130706433`, `0x7f.1`) as dotted decimal, so none passes here as a name.
+    ///
+    /// ```
+    /// use connect_by_list::AddressFilter;
+    ///
+    /// let filter = AddressFilter::deny_non_public();
+    /// let denied = filter.check_host("[::ffff:169.254.169.254]").unwrap_err();
+    /// assert_eq!(
+    ///     denied.to_string(),
+    ///     "::ffff:169.254.169.254 is denied: \
+    ///      IPv4-mapped 169.254.169.254: cloud metadata / link-local (169.254.0.0/16)"
+    /// );
+    /// assert!(filter.check_host("example.com").is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_host(&self, host: &str) -> Result<(), Denied> {
+        let literal = host
+            .strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(host);
+        match literal.parse::<IpAddr>() {
+            Ok(addr) => self.check(addr),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Why `addr` is refused, or `None` if it is not. Recurses once, for carried IPv4 addresses
     /// (which carry nothing further).
     fn refusal(&self, addr: IpAddr) -> Option<Cow<'static, str>> {

@@ -104,7 +104,9 @@
 //! connector that hyper-util's legacy client and TLS wrappers such as hyper-rustls take. Each
 //! response carries a `ConnectInfo` (local and remote address, and the race's report) in its
 //! extensions; the guide, HTTPS included, is on `ConnectInfo`, and which URIs are taken is on
-//! `UriConnector`. See also `examples/hyper_client.rs`.
+//! `UriConnector`. See also `examples/hyper_client.rs`. Under hyper-util's proxy connectors
+//! (`Tunnel`, `SocksV5`) it races the proxy's addresses; `LocalDns` resolves the target through
+//! it for SOCKS (`examples/proxy.rs`).
 //!
 //! ```no_run
 //! # #[cfg(feature = "hyper")]
@@ -165,6 +167,8 @@
 //! `ClientBuilder::dns_resolver` and gives reqwest the connector's resolution, filter and
 //! order; reqwest still connects by itself (two attempts at most, no global deadline, no
 //! report). The guide and its limits are on `ReqwestResolver`; see also `examples/reqwest.rs`.
+//! For SSRF defence, `AddressFilter::check_url` and `AddressFilter::redirect_policy` cover what
+//! reqwest never asks a resolver about (IP-literal URLs, redirects to them).
 //!
 //! # Logging
 //!
@@ -188,7 +192,10 @@
 //! Portable where Tokio and socket2 are. [`Builder::interface`] (`SO_BINDTODEVICE`),
 //! [`Builder::mark`] (`SO_MARK`) and [`Builder::tcp_user_timeout`] are Linux and Android only
 //! and refused by [`Builder::build`] elsewhere; [`Builder::fast_icmp_errors`]
-//! (`IPV6_RECVERR`) acts on Linux only. Time comes from `tokio::time`, so tests can pause it.
+//! (`IPV6_RECVERR`) acts on Linux only. [`Builder::mptcp`] is Linux only, and
+//! [`Builder::reuse_address`] and [`Builder::traffic_class`] are refused on Windows; a listed
+//! local address is bound with `IP_BIND_ADDRESS_NO_PORT` on Linux. Time comes from
+//! `tokio::time`, so tests can pause it.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The README's Rust examples compile as doctests (they use every feature).
@@ -212,6 +219,8 @@ mod local;
 mod lookups;
 mod plan;
 mod prefix;
+#[cfg(feature = "hyper")]
+mod proxy;
 mod race;
 mod rank;
 mod report;
@@ -239,6 +248,8 @@ pub use handshake::{Handshake, Peer};
 pub use hickory::HickoryResolver;
 #[cfg(all(feature = "hyper", feature = "rustls"))]
 pub use https::{HttpsConnecting, HttpsConnector, MaybeTls};
+#[cfg(feature = "hyper")]
+pub use proxy::{BoxError, LocalDns, LocalDnsConnecting};
 pub use race::{Planned, PlannedAttempt};
 pub use rank::{InvalidPolicy, Policy, PolicyTable};
 pub use report::{
@@ -249,6 +260,9 @@ pub use reqwest_bridge::ReqwestResolver;
 pub use resolve::{Family, Resolve, Resolving, SystemResolver};
 #[cfg(feature = "hyper")]
 pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
+/// The socket type [`Builder::on_socket`] hands to its function, re-exported so that the
+/// versions match.
+pub use socket2;
 pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};
 #[cfg(feature = "rustls")]
 pub use tls::{TlsConnecting, TlsHandshake};

@@ -649,14 +649,17 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             ended: started,
             outcome: Outcome::Cancelled,
             error: None,
+            mptcp_fallback: None,
         });
+        let mut dialing = self.dial.dial(pair);
+        self.ledger.attempts[index].mptcp_fallback = D::mptcp_fallback(&mut dialing).map(Arc::new);
         let expires = self.config.attempt_timeout.map(|timeout| {
             now.checked_add(timeout)
                 .unwrap_or(now + crate::config::MAX_DELAY)
         });
         self.in_flight.push(InFlight {
             index,
-            phase: Phase::Dialing(self.dial.dial(pair)),
+            phase: Phase::Dialing(dialing),
             expires,
         });
         if self.more_may_start() {

@@ -130,9 +130,21 @@ pub struct Attempt {
     pub(crate) ended: Duration,
     pub(crate) outcome: Outcome,
     pub(crate) error: Option<Arc<io::Error>>,
+    pub(crate) mptcp_fallback: Option<Arc<io::Error>>,
 }
 
 impl Attempt {
+    /// With [`Builder::mptcp`](crate::Builder::mptcp) on: why this attempt could not open a
+    /// Multipath TCP socket and used plain TCP instead: the failed step and the kernel's error
+    /// (`open an MPTCP socket: …` when MPTCP is not built in or `net.mptcp.enabled=0`; `set
+    /// TCP_USER_TIMEOUT: …` for an option MPTCP sockets lack). `None` when it did open one, or
+    /// when MPTCP was
+    /// not asked for. (A peer without MPTCP is another matter: the kernel falls back on that
+    /// connection by itself, and the socket stays an MPTCP one.)
+    pub fn mptcp_fallback(&self) -> Option<&io::Error> {
+        self.mptcp_fallback.as_deref()
+    }
+
     /// The host name this address came from, or `None` for an IP literal.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::connector::Connector;
+use crate::filter::{AddressFilter, Denied};
 use crate::resolve::{Resolve, SystemResolver};
 use crate::target::Target;
 
@@ -70,7 +71,10 @@ use crate::target::Target;
 ///   family's addresses, so a silent address uses up its share before the next is tried;
 /// - no report of the attempts;
 /// - a URL with an IP literal (`http://192.0.2.7/`, `http://[2001:db8::7]/`) never reaches a
-///   resolver, so this one changes nothing for it, and its address filter does not see it;
+///   resolver, so this one changes nothing for it, and its address filter does not see it
+///   (with the `reqwest` feature, check such URLs, and redirects to them, with
+///   [`AddressFilter::check_url`](crate::AddressFilter::check_url) and
+///   [`AddressFilter::redirect_policy`](crate::AddressFilter::redirect_policy));
 /// - the connector's local addresses and socket options do not apply (reqwest opens the
 ///   sockets), and what reqwest's connect learns does not feed the connector's history;
 /// - names set with `ClientBuilder::resolve` bypass it too.
@@ -246,6 +250,72 @@ impl fmt::Display for AllDenied {
 impl std::error::Error for AllDenied {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
+    }
+}
+
+/// SSRF checks for what reqwest does without a resolver: IP-literal URLs and redirects.
+///
+/// reqwest connects to an IP-literal host without asking any resolver, and follows redirects by
+/// itself, so [`ReqwestResolver`] alone lets `http://127.0.0.1/` through, and a redirect to
+/// `http://[::ffff:169.254.169.254]/` too. The complete recipe: the same filter in the
+/// connector given to the resolver (names, DNS rebinding), in [`AddressFilter::check_url`]
+/// before each request (literals), and in [`AddressFilter::redirect_policy`] (literals in
+/// redirects; names there go through the resolver again). And no proxy, or the proxy's address
+/// is what reqwest connects to, and the proxy then reaches the target unchecked.
+///
+/// ```no_run
+/// use connect_by_list::{AddressFilter, Connector, ReqwestResolver};
+///
+/// # async fn run(untrusted: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// let filter = AddressFilter::deny_non_public();
+/// let connector = Connector::builder().address_filter(filter.clone()).build()?;
+/// let client = reqwest::Client::builder()
+///     .dns_resolver(ReqwestResolver::from(connector))
+///     .redirect(filter.redirect_policy())
+///     .no_proxy()
+///     .build()?;
+/// let url = reqwest::Url::parse(untrusted)?;
+/// filter.check_url(&url)?; // "127.0.0.1 is denied: loopback"
+/// let response = client.get(url).send().await?;
+/// # drop(response);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "reqwest")]
+impl AddressFilter {
+    /// Judges a URL before reqwest connects to it: an IP-literal host is checked like a
+    /// resolved address, and refused with the same reason; a name passes (the connector's
+    /// resolver in [`ReqwestResolver`] checks what it resolves to); so does a URL without a
+    /// host, which reqwest refuses by itself. reqwest's URL parser has already written every
+    /// IPv4 form (`http://2130706433/`, `http://0x7f.1/`) as dotted decimal.
+    ///
+    /// ```
+    /// use connect_by_list::AddressFilter;
+    ///
+    /// let filter = AddressFilter::deny_non_public();
+    /// let url = reqwest::Url::parse("http://2130706433:8080/admin")?;
+    /// assert_eq!(filter.check_url(&url).unwrap_err().to_string(), "127.0.0.1 is denied: loopback");
+    /// assert!(filter.check_url(&reqwest::Url::parse("https://example.com/")?).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_url(&self, url: &::reqwest::Url) -> Result<(), Denied> {
+        match url.host_str() {
+            Some(host) => self.check_host(host),
+            None => Ok(()),
+        }
+    }
+
+    /// A reqwest redirect policy that refuses, with the [`Denied`] reason as the error's
+    /// source, a redirect to a URL that [`AddressFilter::check_url`] refuses, before anything
+    /// is connected to it; other redirects are followed as reqwest's default policy does (at
+    /// most 10). Redirects to names are left to the resolver, which checks each address.
+    pub fn redirect_policy(&self) -> ::reqwest::redirect::Policy {
+        let filter = self.clone();
+        let default = ::reqwest::redirect::Policy::default();
+        ::reqwest::redirect::Policy::custom(move |attempt| match filter.check_url(attempt.url()) {
+            Ok(()) => default.redirect(attempt),
+            Err(denied) => attempt.error(denied),
+        })
     }
 }
 

@@ -24,6 +24,11 @@ impl Names {
             asked: Arc::default(),
         }
     }
+
+    /// Another name and its addresses.
+    pub fn add(&mut self, name: &str, ips: &[IpAddr]) {
+        self.names.insert(name.to_owned(), ips.to_vec());
+    }
 }
 
 impl Resolve for Names {
