@@ -7,19 +7,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connect_by_list::rustls::pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
-};
-use connect_by_list::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use connect_by_list::rustls::pki_types::ServerName;
+use connect_by_list::rustls::{ClientConfig, ServerConfig};
 use connect_by_list::{Connector, Outcome, Peer, TlsHandshake};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 mod support;
 
-fn provider() -> Arc<connect_by_list::rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
+const H2_AND_H1: &[&[u8]] = &[b"h2", b"http/1.1"];
 
 /// A self-signed certificate for `app.test`, as server and client configurations, both
 /// offering ALPN `h2` and `http/1.1`.
@@ -30,26 +26,7 @@ fn configs() -> (ServerConfig, ClientConfig) {
 
 /// The same, with the certificate in PEM form (for the command line's `--ca`).
 fn configs_and_pem() -> (ServerConfig, ClientConfig, String) {
-    let certified = rcgen::generate_simple_self_signed(vec!["app.test".to_string()]).unwrap();
-    let pem = certified.cert.pem();
-    let cert: CertificateDer<'static> = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
-    let mut server = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let mut client = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    (server, client, pem)
+    support::tls::configs(&["app.test".into()], H2_AND_H1, H2_AND_H1)
 }
 
 /// A TLS server that finishes every handshake.

@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connect_by_list::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use connect_by_list::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use connect_by_list::rustls::{ClientConfig, ServerConfig};
 use connect_by_list::{ConnectErrorKind, ConnectInfo, Connector, HttpsConnector, Outcome};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
@@ -21,30 +20,10 @@ use tokio::net::TcpListener;
 mod support;
 use support::names::Names;
 
-fn provider() -> Arc<connect_by_list::rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A certificate for `app.test`; the server offers `server_alpn`, the client `h2, http/1.1`.
 fn configs(server_alpn: &[&[u8]]) -> (ServerConfig, ClientConfig) {
-    let certified = rcgen::generate_simple_self_signed(vec!["app.test".to_string()]).unwrap();
-    let cert: CertificateDer<'static> = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
-    let mut server = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    server.alpn_protocols = server_alpn.iter().map(|p| p.to_vec()).collect();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let mut client = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let client_alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
+    let (server, client, _) = support::tls::configs(&["app.test".into()], server_alpn, client_alpn);
     (server, client)
 }
 

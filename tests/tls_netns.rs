@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connect_by_list::rustls::pki_types::ServerName;
-use connect_by_list::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use connect_by_list::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use connect_by_list::rustls::{ClientConfig, ServerConfig};
 use connect_by_list::{
     ConnectErrorKind, ConnectInfo, Connector, HttpsConnector, Outcome, TlsHandshake,
 };
@@ -34,34 +33,19 @@ const V6_SERVER: &str = "2001:db8::2";
 const V4_SERVER: &str = "192.0.2.2";
 const DEADLINE: Duration = Duration::from_secs(10);
 
-fn provider() -> Arc<connect_by_list::rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A certificate for `app.test` with enough names on it that the server's first flight is a few
 /// KB (well over 1,280 bytes), as a real chain is.
 fn configs() -> (ServerConfig, ClientConfig) {
     let mut names = vec!["app.test".to_string()];
     names.extend((0..120).map(|i| format!("alias-{i:03}.app.test")));
-    let certified = rcgen::generate_simple_self_signed(names).unwrap();
-    let cert: CertificateDer<'static> = certified.cert.der().clone();
-    assert!(cert.len() > 2 * 1280, "certificate of {} bytes", cert.len());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
-    let mut server = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let mut client = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let h1: &[&[u8]] = &[b"http/1.1"];
+    let (server, client, pem) = support::tls::configs(&names, h1, h1);
+    // Base64 carries 3 bytes in 4: the DER certificate is over twice 1,280 bytes.
+    assert!(
+        pem.len() * 3 / 4 > 2 * 1280,
+        "certificate of {} bytes in PEM",
+        pem.len()
+    );
     (server, client)
 }
 

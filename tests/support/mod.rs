@@ -5,6 +5,7 @@ pub mod loopback;
 pub mod names;
 pub mod netns;
 pub mod skip;
+pub mod tls;
 
 /// The `connect` example that `cargo test` (and nextest) builds next to the test binaries.
 pub fn example() -> std::path::PathBuf {
