@@ -244,34 +244,12 @@ async fn any_scheme_when_allowed() {
 
 mod tls {
     use super::*;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    use rustls::{ClientConfig, RootCertStore, ServerConfig};
+    use rustls::{ClientConfig, ServerConfig};
     use tokio_rustls::TlsAcceptor;
 
-    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
-    }
-
-    /// A self-signed certificate for `name`, as server and client configurations.
+    /// A self-signed certificate for `name`, as server and client configurations (no ALPN).
     fn configs(name: &str) -> (ServerConfig, ClientConfig) {
-        let certified =
-            rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("certificate");
-        let cert: CertificateDer<'static> = certified.cert.der().clone();
-        let key =
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
-        let server = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.clone()], key)
-            .expect("server config");
-        let mut roots = RootCertStore::empty();
-        roots.add(cert).expect("root");
-        let client = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let (server, client, _) = super::support::tls::configs(&[name.to_owned()], &[], &[]);
         (server, client)
     }
 
