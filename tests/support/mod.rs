@@ -3,4 +3,5 @@
 
 pub mod loopback;
 pub mod names;
+#[cfg(target_os = "linux")]
 pub mod netns;
