@@ -76,10 +76,13 @@
 //!
 //! # Platforms
 //!
-//! Portable where Tokio and socket2 are. [`Builder::interface`] (`SO_BINDTODEVICE`),
-//! [`Builder::mark`] (`SO_MARK`) and [`Builder::tcp_user_timeout`] are Linux and Android only
-//! and refused by [`Builder::build`] elsewhere; [`Builder::fast_icmp_errors`]
-//! (`IPV6_RECVERR`) acts on Linux only. Time comes from `tokio::time`, so tests can pause it.
+//! Portable where Tokio and socket2 are; CI type-checks Windows, macOS and FreeBSD and builds
+//! on the MSRV (Rust 1.85). [`Builder::interface`] uses `SO_BINDTODEVICE` on Linux and Android
+//! and `IP_BOUND_IF`/`IPV6_BOUND_IF` on macOS, iOS, illumos and Solaris; [`Builder::mark`]
+//! (`SO_MARK`) and [`Builder::tcp_user_timeout`] are Linux and Android only. What a platform
+//! cannot honour, [`Builder::build`] refuses by name. [`Builder::fast_icmp_errors`] sets
+//! `IPV6_RECVERR` on Linux and `TCP_FAIL_CONNECT_ON_ICMP_ERROR` on Windows (and turns SYN
+//! retries to loopback off there). Time comes from `tokio::time`, so tests can pause it.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod config;
@@ -101,6 +104,7 @@ mod reqwest_bridge;
 mod resolve;
 #[cfg(feature = "hyper")]
 mod service;
+mod sys;
 mod target;
 
 #[doc(hidden)]
