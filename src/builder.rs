@@ -291,9 +291,11 @@ impl Builder {
         self
     }
 
-    /// Binds every attempt to this network interface (`SO_BINDTODEVICE`). Linux and Android
-    /// only: elsewhere [`Builder::build`] refuses it. Needs `CAP_NET_RAW` on older kernels. At most
-    /// 15 bytes.
+    /// Binds every attempt to this network interface: `SO_BINDTODEVICE` on Linux and Android
+    /// (needs `CAP_NET_RAW` on older kernels); `IP_BOUND_IF`/`IPV6_BOUND_IF` on macOS, iOS,
+    /// tvOS, watchOS, visionOS, illumos and Solaris, with the name turned into an index at each
+    /// attempt (an attempt fails with [`std::io::ErrorKind::NotFound`] if no interface has the
+    /// name). Elsewhere (Windows, the BSDs) [`Builder::build`] refuses it. At most 15 bytes.
     ///
     /// Default is none.
     pub fn interface(mut self, name: impl Into<String>) -> Builder {
@@ -319,12 +321,19 @@ impl Builder {
         self
     }
 
-    /// Sets `IPV6_RECVERR` on Linux while an IPv6 attempt connects, so that an ICMPv6
-    /// "unreachable" answer to its SYN fails the attempt at once instead of after the kernel's
-    /// SYN retransmit (a second or more), and the race moves on; it is cleared once connected.
-    /// IPv4 attempts need no option for this on Linux 5.8 and later (the kernel queues the error
-    /// either way), so none is set.
-    /// Elsewhere it does nothing.
+    /// Lets an attempt fail as soon as the network says the address is dead, so that the race
+    /// moves on:
+    ///
+    /// - Linux and Android: `IPV6_RECVERR` while an IPv6 attempt connects, so that an ICMPv6
+    ///   "unreachable" answer to its SYN fails the attempt at once instead of after the
+    ///   kernel's SYN retransmit (a second or more); it is cleared once connected. IPv4 attempts
+    ///   need no option for this on Linux 5.8 and later (the kernel queues the error either
+    ///   way), so none is set.
+    /// - Windows: `TCP_FAIL_CONNECT_ON_ICMP_ERROR` (Windows 10 2004 and later; without it ICMP
+    ///   errors are ignored while connecting), and for loopback destinations no SYN
+    ///   retransmissions (`SIO_TCP_INITIAL_RTO`), so that a refused loopback connect fails at
+    ///   once instead of after about 2 s of retries, as libuv and curl do. Both best effort.
+    /// - Elsewhere it does nothing.
     ///
     /// Default is on.
     pub fn fast_icmp_errors(mut self, on: bool) -> Builder {
@@ -490,6 +499,30 @@ mod tests {
         ];
         for (builder, setting) in cases {
             assert_eq!(refused(builder).setting(), setting);
+        }
+    }
+
+    /// `interface` builds where the system can bind a socket to an interface (Linux, Android,
+    /// Apple's systems, illumos, Solaris), and is refused by name where it cannot.
+    #[test]
+    fn interface_is_refused_only_where_no_equivalent_exists() {
+        let built = Builder::default().interface("lo").build();
+        if cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "illumos",
+            target_os = "solaris",
+        )) {
+            assert!(built.is_ok(), "{:?}", built.err());
+        } else {
+            let error = built.expect_err("no interface binding here");
+            assert_eq!(error.setting(), "interface");
+            assert!(
+                error.reason().contains("no per-socket equivalent"),
+                "{error}"
+            );
         }
     }
 

@@ -245,8 +245,14 @@ impl Config {
                 ));
             }
         }
+        if self.socket.interface.is_some() && !crate::sys::INTERFACE_BINDING {
+            return Err(ConfigError::new(
+                "interface",
+                "has no per-socket equivalent on this system (Linux, Android, macOS, iOS, \
+                 illumos and Solaris have one)",
+            ));
+        }
         let linux_only = [
-            ("interface", self.socket.interface.is_some()),
             ("mark", self.socket.mark.is_some()),
             ("tcp_user_timeout", self.socket.tcp_user_timeout.is_some()),
         ];

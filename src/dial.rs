@@ -11,6 +11,7 @@ use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 use tokio::net::TcpStream;
 
 use crate::plan::Pair;
+use crate::sys;
 
 /// Options applied to every attempt's socket before it connects.
 #[derive(Debug, Clone, Default)]
@@ -274,7 +275,7 @@ fn configure(
     if let Some(class) = options.traffic_class {
         set_traffic_class(socket, domain, class)?;
     }
-    sys::apply(socket, options, recverr)?;
+    sys::apply(socket, pair.remote, options, recverr)?;
     if pair.local.is_some_and(|local| local.port() == 0) {
         bind_address_no_port(socket)?;
     }
@@ -381,7 +382,7 @@ pub(crate) struct SetupError {
 }
 
 impl SetupError {
-    fn wrap(step: String, error: io::Error) -> io::Error {
+    pub(crate) fn wrap(step: String, error: io::Error) -> io::Error {
         io::Error::new(error.kind(), SetupError { step, error })
     }
 }
@@ -396,109 +397,6 @@ impl std::error::Error for SetupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
     }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod sys {
-    use super::*;
-    use std::os::fd::AsRawFd;
-
-    /// A non-blocking TCP socket in one system call (`SOCK_NONBLOCK`).
-    pub(super) fn nonblocking_stream(domain: Domain) -> io::Result<Socket> {
-        Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))
-    }
-
-    /// Whether an attempt to `remote` carries `IPV6_RECVERR` while it connects: with
-    /// `fast_icmp_errors`, on IPv6 sockets (see `set_recverr` for why IPv4 needs none).
-    pub(super) fn sets_recverr(remote: SocketAddr, options: &SocketOptions) -> bool {
-        options.fast_icmp_errors && remote.is_ipv6()
-    }
-
-    /// The Linux-only options, `IPV6_RECVERR` when `recverr`.
-    pub(super) fn apply(socket: &Socket, options: &SocketOptions, recverr: bool) -> io::Result<()> {
-        if let Some(name) = &options.interface {
-            socket
-                .bind_device(Some(name.as_bytes()))
-                .map_err(|error| SetupError::wrap(format!("bind to device {name:?}"), error))?;
-        }
-        if let Some(mark) = options.mark {
-            socket.set_mark(mark).map_err(step("set SO_MARK"))?;
-        }
-        if let Some(timeout) = options.tcp_user_timeout {
-            socket
-                .set_tcp_user_timeout(Some(timeout))
-                .map_err(step("set TCP_USER_TIMEOUT"))?;
-        }
-        if recverr {
-            set_recverr(socket.as_raw_fd(), true).map_err(step("set IPV6_RECVERR"))?;
-        }
-        Ok(())
-    }
-
-    /// Turns `IPV6_RECVERR` off again once connected: on an established connection it would
-    /// make a passing ICMP error (a route flapping) fatal, where TCP would otherwise ride it out.
-    pub(super) fn clear_recverr(stream: &TcpStream) {
-        if let Err(error) = set_recverr(stream.as_raw_fd(), false) {
-            tracing::debug!(%error, "could not clear IPV6_RECVERR on the connected socket");
-        }
-    }
-
-    /// With `IPV6_RECVERR` on, an ICMPv6 unreachable answer to a SYN that arrives while the
-    /// kernel still holds the socket (as a local firewall's answer does, inside `connect()`)
-    /// fails the connect at once; without it the error is "soft" and the kernel waits for the
-    /// SYN retransmit, a second later.
-    ///
-    /// IPv4 needs nothing: since Linux 5.8 `tcp_v4_err` queues the ICMP error of a connecting
-    /// socket whatever `IP_RECVERR` says, and that wakes the connect with the error
-    /// (`tests/faults.rs` checks every kind on IPv4 sockets, which carry no option; kernel 6.18
-    /// here). So IPv4 sockets are spared the two system calls. Should a kernel gate that on
-    /// `IP_RECVERR`, as was proposed upstream in 2024, an ICMP error that arrives while
-    /// `connect()` still holds the socket (a local firewall's reject) would wait for the SYN
-    /// retransmit again, and the faults test would fail there.
-    fn set_recverr(fd: std::os::fd::RawFd, on: bool) -> io::Result<()> {
-        let (level, name) = (libc::IPPROTO_IPV6, libc::IPV6_RECVERR);
-        let on: libc::c_int = on.into();
-        // SAFETY: a valid socket, and a c_int option value with its exact size.
-        let status = unsafe {
-            libc::setsockopt(
-                fd,
-                level,
-                name,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if status == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-mod sys {
-    use super::*;
-
-    /// A TCP socket, then made non-blocking.
-    pub(super) fn nonblocking_stream(domain: Domain) -> io::Result<Socket> {
-        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        Ok(socket)
-    }
-
-    /// `IPV6_RECVERR` is Linux's.
-    pub(super) fn sets_recverr(_: SocketAddr, _: &SocketOptions) -> bool {
-        false
-    }
-
-    /// The Linux-only options are refused when the connector is built, so nothing is left here.
-    pub(super) fn apply(_: &Socket, _: &SocketOptions, _: bool) -> io::Result<()> {
-        Ok(())
-    }
-
-    /// Nothing was set that must be undone.
-    pub(super) fn clear_recverr(_: &TcpStream) {}
 }
 
 #[cfg(test)]

@@ -189,13 +189,15 @@
 //!
 //! # Platforms
 //!
-//! Portable where Tokio and socket2 are. [`Builder::interface`] (`SO_BINDTODEVICE`),
-//! [`Builder::mark`] (`SO_MARK`) and [`Builder::tcp_user_timeout`] are Linux and Android only
-//! and refused by [`Builder::build`] elsewhere; [`Builder::fast_icmp_errors`]
-//! (`IPV6_RECVERR`) acts on Linux only. [`Builder::mptcp`] is Linux only, and
-//! [`Builder::reuse_address`] and [`Builder::traffic_class`] are refused on Windows; a listed
-//! local address is bound with `IP_BIND_ADDRESS_NO_PORT` on Linux. Time comes from
-//! `tokio::time`, so tests can pause it.
+//! Portable where Tokio and socket2 are; CI type-checks Windows, macOS and FreeBSD and builds
+//! on the MSRV (Rust 1.85). [`Builder::interface`] uses `SO_BINDTODEVICE` on Linux and Android
+//! and `IP_BOUND_IF`/`IPV6_BOUND_IF` on macOS, iOS, illumos and Solaris; [`Builder::mark`]
+//! (`SO_MARK`), [`Builder::tcp_user_timeout`] and [`Builder::mptcp`] are Linux (and Android,
+//! but for `mptcp`) only; [`Builder::reuse_address`] and [`Builder::traffic_class`] are refused
+//! on Windows. What a platform cannot honour, [`Builder::build`] refuses by name. A listed local
+//! address is bound with `IP_BIND_ADDRESS_NO_PORT` on Linux. [`Builder::fast_icmp_errors`] sets
+//! `IPV6_RECVERR` on Linux and `TCP_FAIL_CONNECT_ON_ICMP_ERROR` on Windows (and turns SYN
+//! retries to loopback off there). Time comes from `tokio::time`, so tests can pause it.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The README's Rust examples compile as doctests (they use every feature).
@@ -230,6 +232,7 @@ mod reqwest_bridge;
 mod resolve;
 #[cfg(feature = "hyper")]
 mod service;
+mod sys;
 mod target;
 #[cfg(feature = "rustls")]
 mod tls;

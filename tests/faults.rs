@@ -11,6 +11,8 @@
 //! 2 s; the cases of one test run concurrently inside one lab to share its setup.
 //!
 //! Needs root, iproute2 and nftables; skips with a message otherwise.
+// Network namespaces, nftables and /proc are Linux's.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -2,6 +2,8 @@
 //! threads really run inside their host, that traffic flows between hosts,
 //! and what a Linux connect returns under each fault. Needs root and
 //! iproute2 (nftables for the fault tests); skips otherwise.
+// Network namespaces, nftables and /proc are Linux's.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 mod support;

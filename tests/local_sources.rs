@@ -11,6 +11,8 @@
 //!
 //! Needs root, iproute2 and nftables; skips otherwise. Documentation
 //! addresses only, inside namespaces the tests make.
+// Network namespaces, nftables and /proc are Linux's.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

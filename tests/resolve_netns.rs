@@ -12,6 +12,8 @@
 //! the name is in its hosts file for both families.
 //!
 //! Needs root, iproute2 and nftables; skips otherwise.
+// Network namespaces, nftables and /proc are Linux's.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -5,6 +5,8 @@
 //! Only loopback is dialed; names go through the test's own resolver.
 //!
 //! `SOAK_SEED` picks another seed, `SOAK_RACES` another number of races (default 3000).
+// Counts open sockets in /proc/self/fd and connecting ones in /proc/net/tcp: Linux's.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

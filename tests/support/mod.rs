@@ -3,6 +3,7 @@
 
 pub mod loopback;
 pub mod names;
+#[cfg(target_os = "linux")]
 pub mod netns;
 pub mod skip;
 pub mod tls;
