@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
+use socket2::{Domain, Socket, TcpKeepalive};
 use tokio::net::TcpStream;
 
 use crate::plan::Pair;
@@ -337,6 +337,7 @@ fn bind_address_no_port(_: &Socket) -> io::Result<()> {
 /// A non-blocking Multipath TCP socket (`IPPROTO_MPTCP`, Linux 5.6 and later).
 #[cfg(target_os = "linux")]
 fn mptcp_stream(domain: Domain) -> io::Result<Socket> {
+    use socket2::{Protocol, Type};
     Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::MPTCP))
 }
 

@@ -13,6 +13,7 @@
 //! Set `CBL_DNS_NETNS_OPTIONS` to other `options` (empty for glibc's defaults) to measure those.
 //!
 //! Needs root and iproute2; skips otherwise.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

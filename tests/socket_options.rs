@@ -3,6 +3,9 @@
 //! (and its fallback in a namespace where MPTCP is turned off), `IP_BIND_ADDRESS_NO_PORT` in a
 //! namespace whose ephemeral range holds two ports, and the `on_socket` hook failing one attempt
 //! while another wins. Loopback only, inside or outside the namespaces the tests make.
+//!
+//! Linux only: the options are read back with Linux `getsockopt` calls, and the namespaces are Linux's.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

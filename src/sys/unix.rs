@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpStream;
 
-use crate::dial::{step, SetupError, SocketOptions};
+use crate::dial::{SetupError, SocketOptions};
 
 /// Whether `Builder::interface` can be honoured here.
 pub(crate) const INTERFACE_BINDING: bool = cfg!(any(
@@ -82,6 +82,7 @@ pub(crate) fn apply(
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
+        use crate::dial::step;
         if let Some(mark) = options.mark {
             socket.set_mark(mark).map_err(step("set SO_MARK"))?;
         }
