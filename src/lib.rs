@@ -96,6 +96,7 @@ mod history;
 mod https;
 mod local;
 mod lookups;
+mod nat64;
 mod plan;
 mod prefix;
 mod race;
@@ -125,6 +126,7 @@ pub use handshake::{Handshake, Peer};
 pub use hickory::HickoryResolver;
 #[cfg(all(feature = "hyper", feature = "rustls"))]
 pub use https::{HttpsConnecting, HttpsConnector, MaybeTls};
+pub use nat64::{Nat64, Nat64Prefix, Synthesized};
 pub use race::{Planned, PlannedAttempt};
 pub use rank::{InvalidPolicy, Policy, PolicyTable};
 pub use report::{
@@ -132,7 +134,7 @@ pub use report::{
 };
 #[cfg(feature = "reqwest")]
 pub use reqwest_bridge::ReqwestResolver;
-pub use resolve::{Family, Resolve, Resolving, SystemResolver};
+pub use resolve::{Family, IpFamily, Resolve, Resolving, SystemResolver};
 #[cfg(feature = "hyper")]
 pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
 pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};
