@@ -231,52 +231,29 @@ impl fmt::Display for Synthesized {
 
 /// The NAT64 prefixes revealed by AAAA answers for `ipv4only.arpa` (RFC 7050 §3): each answer is
 /// searched for 192.0.0.170 and 192.0.0.171 at the place every prefix length would put them.
-/// An answer in which a well-known address fits at more than one length is ambiguous; it counts
-/// only at the lengths where another answer confirms it (the other well-known address under the
-/// same prefix). In the order first found, without repeats.
+/// Only an exact reading counts: the u octet zero and the suffix after the IPv4 bits zero (RFC
+/// 6052 §2.2), which also makes the place unique (a longer prefix puts the IPv4 address's last,
+/// non-zero, octet where a shorter one's suffix must be zero). In the order first found, without
+/// repeats.
 pub(crate) fn prefixes_from(answers: &[IpAddr]) -> Vec<Nat64Prefix> {
-    // Every (prefix, which well-known address) found in each answer.
-    let found: Vec<Vec<(Nat64Prefix, Ipv4Addr)>> = answers
-        .iter()
-        .filter_map(|ip| match ip {
-            IpAddr::V6(v6) => Some(*v6),
-            IpAddr::V4(_) => None,
-        })
-        .map(|v6| {
-            LENGTHS
-                .iter()
-                .filter(|&&len| len == 96 || Nat64Prefix::u_octet_is_zero(v6))
-                .filter_map(|&len| {
-                    let prefix = Nat64Prefix {
-                        bits: v6.to_bits() & mask_v6(len),
-                        len,
-                    };
-                    let v4 = prefix.extract(v6)?;
-                    // The suffix must be zero: only the prefix and the IPv4 bits may be set.
-                    let rebuilt = prefix.embed(v4);
-                    (WELL_KNOWN_V4.contains(&v4) && rebuilt == v6).then_some((prefix, v4))
-                })
-                .collect()
-        })
-        .collect();
     let mut prefixes = Vec::new();
-    for (i, hits) in found.iter().enumerate() {
-        let confirmed = |(prefix, v4): &(Nat64Prefix, Ipv4Addr)| {
-            found
-                .iter()
-                .enumerate()
-                .any(|(j, other)| j != i && other.iter().any(|(p, w)| p == prefix && w != v4))
+    for answer in answers {
+        let IpAddr::V6(v6) = *answer else {
+            continue;
         };
-        let chosen: Vec<Nat64Prefix> = match hits.as_slice() {
-            [one] => vec![one.0],
-            many => many
-                .iter()
-                .filter(|hit| confirmed(hit))
-                .map(|hit| hit.0)
-                .collect(),
-        };
-        for prefix in chosen {
-            if !prefixes.contains(&prefix) {
+        for len in LENGTHS {
+            if len < 96 && !Nat64Prefix::u_octet_is_zero(v6) {
+                continue;
+            }
+            let prefix = Nat64Prefix {
+                bits: v6.to_bits() & mask_v6(len),
+                len,
+            };
+            let Some(v4) = prefix.extract(v6) else {
+                continue;
+            };
+            if WELL_KNOWN_V4.contains(&v4) && prefix.embed(v4) == v6 && !prefixes.contains(&prefix)
+            {
                 prefixes.push(prefix);
             }
         }
@@ -627,5 +604,18 @@ mod tests {
         let other = prefix("2001:db8:64::/96");
         let answers = ips(&["2001:db8:64::c000:aa", "64:ff9b::c000:aa"]);
         assert_eq!(prefixes_from(&answers), [other, Nat64Prefix::WELL_KNOWN]);
+    }
+
+    /// A well-known address read at every length: only the exact reading (zero suffix) counts,
+    /// so each answer names one prefix, never a shorter one that happens to hold the same bits.
+    #[test]
+    fn discovery_reads_each_answer_at_one_length() {
+        for len in LENGTHS {
+            let base = v6("2001:db8:c000:aa::");
+            let net = Nat64Prefix::new(Ipv6Addr::from_bits(base.to_bits() & mask_v6(len)), len)
+                .expect("valid prefix");
+            let answer = [IpAddr::V6(net.embed(WELL_KNOWN_V4[0]))];
+            assert_eq!(prefixes_from(&answer), [net], "{net}");
+        }
     }
 }

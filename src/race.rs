@@ -433,13 +433,27 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     }
 
     /// RFC 8305 §7.1: an IPv4 address the kernel has no route to, where NAT64 is not turned off
-    /// and IPv6 is used. (Loopback always has a route; no probe is spent on it.)
+    /// and IPv6 is used. (Loopback always has a route; no probe is spent on it.) With listed
+    /// local addresses, only when none of them is a routable IPv4 address: such a host is not
+    /// IPv6-only, and its pairing reports why each source cannot reach the address.
     fn needs_nat64(&self, remote: SocketAddr) -> bool {
         let remote = local::canonical(remote);
+        let has_ipv4 = |locals: &Arc<[SocketAddr]>| {
+            locals.iter().any(|local| match local.ip() {
+                IpAddr::V4(ip) => !ip.is_loopback() && !ip.is_link_local(),
+                IpAddr::V6(_) => false,
+            })
+        };
+        let listed_ipv4 = self
+            .pairing
+            .as_ref()
+            .and_then(|pairing| pairing.locals.as_ref())
+            .is_some_and(has_ipv4);
         remote.is_ipv4()
             && !remote.ip().is_loopback()
             && self.nat64.discovery.is_on()
             && self.config.ip_family.allows(Family::V6)
+            && !listed_ipv4
             && matches!((self.config.route_probe)(None, remote), Route::None)
     }
 
@@ -497,12 +511,14 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
 
     /// Takes in every answer that has come.
     fn take_answers(&mut self, cx: &mut Context<'_>) {
-        self.take_nat64_prefixes(cx);
         while let Some(Poll::Ready(Some(answer))) =
             self.lookups.out.as_mut().map(|out| out.poll_next_unpin(cx))
         {
             self.on_answer(answer);
         }
+        // After the answers: an answer may have started the discovery, which must be polled
+        // (and so started) now.
+        self.take_nat64_prefixes(cx);
     }
 
     fn on_answer(&mut self, (index, family, answer): Answer) {

@@ -2033,3 +2033,62 @@ async fn synthesized_addresses_are_filtered_by_their_ipv4_address() {
     // Configured, the prefix is not discovered.
     assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 0);
 }
+
+/// RFC 8305 §7.1 also covers names with A records only when the network's DNS64 did not
+/// synthesize for them: the A answer's address, with no IPv4 route, is synthesized too.
+#[tokio::test(start_paused = true)]
+async fn a_name_with_a_records_only_is_synthesized() {
+    let resolver = Arc::new(
+        CountingResolver::default()
+            .answer("v4only.example", Family::V6, MS, &[])
+            .answer("v4only.example", Family::V4, MS, &["192.0.2.1"])
+            .answer("ipv4only.arpa", Family::V6, 10 * MS, &WELL_KNOWN_ANSWER),
+    );
+    let dial = ScriptedDial::new(&[("[64:ff9b::c000:201]:80", Script::Connect(MS))]);
+    let config = nat64_config(&resolver, ipv6_only_routes);
+    let won = run(race(&dial, config, "v4only.example:80"))
+        .await
+        .expect("the synthesized address connects");
+    // The A answer at 1 ms asks for the prefix, which comes 10 ms later.
+    assert_eq!(
+        timeline(&won.report),
+        [row("[64:ff9b::c000:201]:80", 11, 12, Outcome::Connected)]
+    );
+    let attempt = &won.report.attempts()[0];
+    assert_eq!(attempt.host(), Some("v4only.example"));
+    assert_eq!(
+        attempt.nat64().map(|s| s.ipv4().to_string()).as_deref(),
+        Some("192.0.2.1")
+    );
+}
+
+/// "No NAT64 here" is remembered for 30 seconds: connects in that time try IPv4 as it is at
+/// once, without asking again; after it, the next connect asks.
+#[tokio::test(start_paused = true)]
+async fn no_prefix_is_remembered_for_a_short_time() {
+    let resolver =
+        Arc::new(CountingResolver::default().answer("ipv4only.arpa", Family::V6, 20 * MS, &[]));
+    let mut config = nat64_config(&resolver, ipv6_only_routes);
+    config.nat64_discovery = Some(Arc::new(Discovery::new(
+        crate::Nat64::Discover,
+        config.resolver.clone(),
+    )));
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Refuse(MS))]);
+    let started = |report: &Report| report.attempts()[0].started();
+    let first = run(race(&dial, config.clone(), "192.0.2.1:80"))
+        .await
+        .expect_err("refused");
+    assert_eq!(started(first.report()), 20 * MS);
+    tokio::time::advance(crate::nat64::NOT_FOUND_TTL - 100 * MS).await;
+    let second = run(race(&dial, config.clone(), "192.0.2.1:80"))
+        .await
+        .expect_err("refused");
+    assert_eq!(started(second.report()), Duration::ZERO);
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+    tokio::time::advance(100 * MS).await;
+    let third = run(race(&dial, config, "192.0.2.1:80"))
+        .await
+        .expect_err("refused");
+    assert_eq!(started(third.report()), 20 * MS);
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 2);
+}
