@@ -9,6 +9,8 @@
 //! --local ADDR|all     connect from this local address (repeatable), or from every
 //!                      address of every interface that is up
 //! --deny-private       refuse loopback, private, link-local, ... destinations (SSRF policy)
+//! -4, -6               IPv4 only, or IPv6 only (the other family is neither looked up nor tried)
+//! --no-nat64           never synthesize NAT64 addresses for IPv4 destinations on IPv6-only hosts
 //! --plan               resolve and rank, print the attempts in order, connect nothing
 //! --repeat N           connect N times with one connector (closing each stream) and print
 //!                      min / median / p99 / max connect time, failures and winning peers
@@ -30,12 +32,15 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use connect_by_list::{AddressFilter, Attempt, ConnectError, Connection, Connector, Report};
+use connect_by_list::{
+    AddressFilter, Attempt, ConnectError, Connection, Connector, IpFamily, Nat64, Report,
+    Synthesized,
+};
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: connect [--timeout MS] [--attempt-delay MS] [--local ADDR|all]... \
-[--deny-private] [--plan | --repeat N] [--json] [--tls [--insecure] [--ca FILE] [--sni NAME] \
-[--alpn LIST]] TARGET...";
+[--deny-private] [-4 | -6] [--no-nat64] [--plan | --repeat N] [--json] [--tls [--insecure] \
+[--ca FILE] [--sni NAME] [--alpn LIST]] TARGET...";
 
 #[derive(Debug, Default)]
 struct Options {
@@ -44,6 +49,8 @@ struct Options {
     locals: Vec<IpAddr>,
     all_locals: bool,
     deny_private: bool,
+    family: IpFamily,
+    no_nat64: bool,
     plan: bool,
     repeat: Option<u32>,
     json: bool,
@@ -74,6 +81,12 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
             "--json" => options.json = true,
             "--plan" => options.plan = true,
             "--deny-private" => options.deny_private = true,
+            "-4" | "-6" if options.family != IpFamily::Any => {
+                return Err("-4 and -6 do not go together".to_string())
+            }
+            "-4" => options.family = IpFamily::V4Only,
+            "-6" => options.family = IpFamily::V6Only,
+            "--no-nat64" => options.no_nat64 = true,
             "--local" => match args.next().as_deref() {
                 Some("all") => options.all_locals = true,
                 Some(text) => options.locals.push(
@@ -147,6 +160,10 @@ fn connector(options: &Options) -> Result<Connector, String> {
     }
     if options.deny_private {
         builder = builder.address_filter(AddressFilter::deny_non_public());
+    }
+    builder = builder.ip_family(options.family);
+    if options.no_nat64 {
+        builder = builder.nat64(Nat64::Off);
     }
     builder.build().map_err(|error| error.to_string())
 }
@@ -329,12 +346,21 @@ fn attempt_json(attempt: &Attempt) -> Value {
     json!({
         "local": attempt.local().map(|a| a.to_string()),
         "remote": attempt.remote().to_string(),
+        "nat64": attempt.nat64().map(nat64_json),
         "host": attempt.host(),
         "start_ms": ms(attempt.started()),
         "connected_ms": attempt.connected().map(ms),
         "end_ms": ms(attempt.ended()),
         "outcome": attempt.outcome().as_str(),
         "error": attempt.error().map(|e| e.to_string()),
+    })
+}
+
+/// What a synthesized IPv6 address stands for.
+fn nat64_json(synthesized: &Synthesized) -> Value {
+    json!({
+        "ipv4": synthesized.ipv4().to_string(),
+        "prefix": synthesized.prefix().to_string(),
     })
 }
 
@@ -417,6 +443,7 @@ async fn show_plan(connector: &Connector, options: &Options) -> ExitCode {
             json!({
                 "local": a.local().map(|l| l.to_string()),
                 "remote": a.remote().to_string(),
+                "nat64": a.nat64().map(nat64_json),
                 "source": a.source().map(|s| s.to_string()),
                 "host": a.host(),
             })
@@ -436,6 +463,9 @@ async fn show_plan(connector: &Connector, options: &Options) -> ExitCode {
                 a.remote().to_string(),
                 local
             );
+            if let Some(synthesized) = a.nat64() {
+                println!("     ({synthesized})");
+            }
         }
         for failure in planned.report().resolve_failures() {
             println!("     {failure}");

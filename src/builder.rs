@@ -10,8 +10,9 @@ use crate::connector::Connector;
 use crate::dial::{SocketHook, SocketOptions};
 use crate::filter::AddressFilter;
 use crate::local::LocalAddrs;
+use crate::nat64::Nat64;
 use crate::rank::PolicyTable;
-use crate::resolve::Resolve;
+use crate::resolve::{IpFamily, Resolve};
 
 impl Connector {
     /// Starts configuring a connector.
@@ -121,6 +122,58 @@ impl Builder {
     /// Default is [`SystemResolver`](crate::SystemResolver) (`getaddrinfo`).
     pub fn resolver(mut self, resolver: impl Resolve) -> Builder {
         self.config.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// Which address families to use. With one family only, the other family's lookup is never
+    /// sent, and its addresses, IP literals included, are skipped with
+    /// [`SkipReason::OtherFamily`](crate::SkipReason::OtherFamily) in the report (like curl's
+    /// `-4` and `-6`). An IPv4-mapped address (`::ffff:192.0.2.1`) counts as IPv4, as it is dialed.
+    ///
+    /// ```
+    /// use connect_by_list::{Connector, IpFamily};
+    ///
+    /// let ipv6_only = Connector::builder().ip_family(IpFamily::V6Only).build()?;
+    /// # Ok::<(), connect_by_list::ConfigError>(())
+    /// ```
+    ///
+    /// Default is [`IpFamily::Any`].
+    pub fn ip_family(mut self, family: IpFamily) -> Builder {
+        self.config.ip_family = family;
+        self
+    }
+
+    /// How IPv4 destinations are reached from a host with no IPv4 route (an IPv6-only network
+    /// with NAT64; RFC 8305 §7). For each IPv4 address to which the kernel has no route, an
+    /// IPv6 address is synthesized under each NAT64 prefix (RFC 6052) and tried in its place,
+    /// ranked and raced like any other; the report names the IPv4 address and the prefix
+    /// ([`Attempt::nat64`](crate::Attempt::nat64)). The address filter judges it by the IPv4
+    /// address it stands for.
+    ///
+    /// - [`Nat64::Discover`]: the prefixes are learned from the resolver's AAAA answer for
+    ///   `ipv4only.arpa` (RFC 7050), only when some connect needs them, by one lookup at a time
+    ///   per connector and its clones; kept 10 minutes (30 seconds when none was found), and
+    ///   learned again sooner when a synthesized attempt finds no route to its prefix. While
+    ///   they are being learned, the connect tries its other addresses; when none is found the
+    ///   IPv4 address is tried as it is.
+    /// - [`Nat64::Prefix`]: this prefix, nothing discovered.
+    /// - [`Nat64::Off`]: IPv4 addresses are always tried as they are.
+    ///
+    /// A host with an IPv4 route to the destination never synthesizes, nor discovers.
+    ///
+    /// ```
+    /// use connect_by_list::{Connector, Nat64};
+    ///
+    /// let connector = Connector::builder()
+    ///     .nat64(Nat64::Prefix("64:ff9b::/96".parse()?))
+    ///     .build()?;
+    /// let never = Connector::builder().nat64(Nat64::Off).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Default is [`Nat64::Discover`].
+    pub fn nat64(mut self, nat64: Nat64) -> Builder {
+        self.config.nat64 = nat64;
         self
     }
 

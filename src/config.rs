@@ -7,9 +7,10 @@ use std::time::Duration;
 use crate::dial::SocketOptions;
 use crate::filter::AddressFilter;
 use crate::local::{self, LocalAddrs, RouteProbe};
+use crate::nat64::{Discovery, Nat64};
 use crate::plan::Ranking;
 use crate::rank::PolicyTable;
-use crate::resolve::{Resolve, SystemResolver};
+use crate::resolve::{IpFamily, Resolve, SystemResolver};
 
 /// RFC 8305 §5: the connection attempt delay MUST NOT be less than 10 ms.
 pub(crate) const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
@@ -57,6 +58,11 @@ pub(crate) struct Config {
     pub(crate) history_ttl: Duration,
     /// Shared with every dial: nothing is copied per connect.
     pub(crate) socket: Arc<SocketOptions>,
+    pub(crate) ip_family: IpFamily,
+    pub(crate) nat64: Nat64,
+    /// The connector's NAT64 prefixes, shared by its clones; made by `Connector::from_config`
+    /// (a race without one, as in tests, makes its own).
+    pub(crate) nat64_discovery: Option<Arc<Discovery>>,
 }
 
 impl Default for Config {
@@ -84,6 +90,9 @@ impl Default for Config {
                 fast_icmp_errors: true,
                 ..SocketOptions::default()
             }),
+            ip_family: IpFamily::Any,
+            nat64: Nat64::Discover,
+            nat64_discovery: None,
         }
     }
 }

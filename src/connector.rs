@@ -96,6 +96,9 @@ impl Connector {
     pub(crate) fn from_config(mut config: Config) -> Connector {
         // Shared lookups, the blocking pool and the cache stand in for the resolver.
         config.resolver = crate::lookups::Lookups::over(&config);
+        // NAT64 discovery asks through the same layer, so it joins a lookup already out.
+        let discovery = crate::nat64::Discovery::new(config.nat64.clone(), config.resolver.clone());
+        config.nat64_discovery = Some(Arc::new(discovery));
         let history = (config.history_capacity > 0)
             .then(|| Arc::new(History::new(config.history_capacity, config.history_ttl)));
         Connector {

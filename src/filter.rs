@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::nat64::Nat64Prefix;
 use crate::prefix::{in_v4, in_v6, max_len, network_of};
 
 // ---------------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ pub struct InvalidPrefix {
 }
 
 impl InvalidPrefix {
-    fn new(input: String, reason: String) -> Self {
+    pub(crate) fn new(input: String, reason: String) -> Self {
         InvalidPrefix { input, reason }
     }
 
@@ -444,6 +445,9 @@ struct Rules {
     // `Arc` rather than `Box` so that `Rules` is `Clone` and `Arc::make_mut` can copy it when a
     // shared filter is extended.
     predicates: Vec<Arc<Predicate>>,
+    /// The network's NAT64 prefixes besides the well-known one (configured or discovered): an
+    /// address under one is judged by the IPv4 address it stands for.
+    nat64: Vec<Nat64Prefix>,
 }
 
 /// Decides which destination addresses may be connected to.
@@ -708,6 +712,17 @@ impl AddressFilter {
                     return Some(Cow::Owned(format!("{form} {v4}: {reason}")));
                 }
             }
+            if let Some((prefix, v4)) = rules
+                .nat64
+                .iter()
+                .find_map(|prefix| Some((prefix, prefix.extract(v6)?)))
+            {
+                // The network's own translator: the IPv4 address it reaches is what counts,
+                // whatever range the prefix itself sits in.
+                return self
+                    .refusal(IpAddr::V4(v4))
+                    .map(|reason| Cow::Owned(format!("NAT64 {prefix} {v4}: {reason}")));
+            }
         }
         if !rules.non_public {
             return None;
@@ -717,6 +732,20 @@ impl AddressFilter {
             IpAddr::V6(v6) => builtin_v6(v6),
         };
         reason.map(Cow::Borrowed)
+    }
+}
+
+impl AddressFilter {
+    /// This filter, also judging addresses under these NAT64 prefixes by the IPv4 address they
+    /// stand for (as it does for `64:ff9b::/96`). A cheap clone when it knows them all already.
+    pub(crate) fn knowing_nat64(&self, prefixes: &[Nat64Prefix]) -> AddressFilter {
+        let mut filter = self.clone();
+        for prefix in prefixes {
+            if *prefix != Nat64Prefix::WELL_KNOWN && !filter.rules.nat64.contains(prefix) {
+                Arc::make_mut(&mut filter.rules).nat64.push(*prefix);
+            }
+        }
+        filter
     }
 }
 

@@ -219,6 +219,7 @@ mod history;
 mod https;
 mod local;
 mod lookups;
+mod nat64;
 mod plan;
 mod prefix;
 #[cfg(feature = "hyper")]
@@ -251,6 +252,7 @@ pub use handshake::{Handshake, Peer};
 pub use hickory::HickoryResolver;
 #[cfg(all(feature = "hyper", feature = "rustls"))]
 pub use https::{HttpsConnecting, HttpsConnector, MaybeTls};
+pub use nat64::{Nat64, Nat64Prefix, Synthesized};
 #[cfg(feature = "hyper")]
 pub use proxy::{BoxError, LocalDns, LocalDnsConnecting};
 pub use race::{Planned, PlannedAttempt};
@@ -260,7 +262,7 @@ pub use report::{
 };
 #[cfg(any(feature = "reqwest", feature = "reqwest012"))]
 pub use reqwest_bridge::ReqwestResolver;
-pub use resolve::{Family, Resolve, Resolving, SystemResolver};
+pub use resolve::{Family, IpFamily, Resolve, Resolving, SystemResolver};
 #[cfg(feature = "hyper")]
 pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
 /// The socket type [`Builder::on_socket`] hands to its function, re-exported so that the

@@ -25,6 +25,8 @@ use crate::dial::Dial;
 use crate::error::{ConnectError, ConnectErrorKind};
 use crate::handshake::Peer;
 use crate::history::{self, History, Lesson};
+use crate::local::{self, Route};
+use crate::nat64::{self, Discovery, Held, Synthesis};
 use crate::plan::{Candidate, Pair, Pairing, Plan};
 use crate::report::{
     Attempt, Millis, Outcome, Report, ResolveFailure, SkipReason, Skipped, Unanswered,
@@ -239,6 +241,8 @@ pub(crate) struct Race<D: Dial, H: Handshake<D::Stream> = NoHandshake> {
     /// attempt delay passed since the last start.
     may_start: bool,
     ledger: Ledger,
+    /// RFC 8305 §7: IPv4 addresses with no route become IPv6 ones under the NAT64 prefixes.
+    nat64: Synthesis,
 }
 
 impl<D: Dial, H: Handshake<D::Stream>> std::fmt::Debug for Race<D, H> {
@@ -280,7 +284,14 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             ranking,
             probe,
         );
+        let discovery = config.nat64_discovery.clone().unwrap_or_else(|| {
+            Arc::new(Discovery::new(
+                config.nat64.clone(),
+                config.resolver.clone(),
+            ))
+        });
         Race {
+            nat64: Synthesis::new(discovery),
             dial,
             handshake,
             targets,
@@ -321,9 +332,14 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         if show_sources {
             self.plan.probe_always(self.config.route_probe);
         }
+        let filter = match self.config.nat64 {
+            // The filter judges addresses under the network's prefix by their IPv4 address.
+            nat64::Nat64::Prefix(prefix) => self.config.filter.knowing_nat64(&[prefix]),
+            _ => self.config.filter.clone(),
+        };
         self.pairing = Some(Pairing {
             locals,
-            filter: self.config.filter.clone(),
+            filter,
             probe: self.config.route_probe,
             // Also with ranking off: listed local addresses are chosen by it.
             table: self.config.policy_table.clone(),
@@ -350,7 +366,11 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 continue;
             };
             let out = self.lookups.out.get_or_insert_with(FuturesUnordered::new);
-            for family in [Family::V6, Family::V4] {
+            let families = [Family::V6, Family::V4];
+            for family in families
+                .into_iter()
+                .filter(|f| self.config.ip_family.allows(*f))
+            {
                 let lookup = self.config.resolver.resolve(name, family);
                 out.push(Box::pin(async move { (index, family, lookup.await) }));
                 self.lookups.pending[slot(family)] += 1;
@@ -377,14 +397,106 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
     }
 
-    /// Pairs one address with the local addresses that can reach it and adds the pairs to the
-    /// plan, or records why it has none.
+    /// Takes one address in: skipped if its family is not used, held for or synthesized under
+    /// the NAT64 prefixes if IPv4 has no route to it, then paired.
     fn consider(&mut self, target: usize, position: usize, host: Option<Arc<str>>, ip: IpAddr) {
         // A literal keeps its scope id (`[fe80::1%2]`); names' answers carry none.
         let remote = match self.targets[target].socket_addr() {
             Some(literal) if literal.ip() == ip => literal,
             _ => SocketAddr::new(ip, self.targets[target].port()),
         };
+        // Judged as dialed: an IPv4-mapped address is IPv4.
+        let family = Family::of(local::canonical(remote).ip());
+        if !self.config.ip_family.allows(family) {
+            tracing::debug!(%remote, %family, "not attempted: family not used");
+            self.ledger.skipped.push(Skipped {
+                host,
+                remote,
+                reason: SkipReason::OtherFamily(family),
+            });
+            return;
+        }
+        if self.needs_nat64(remote) {
+            let held = Held {
+                target,
+                position,
+                host,
+                remote,
+            };
+            match self.nat64.prefixes_or_hold(held) {
+                Some((held, prefixes)) => self.synthesize_or_keep(held, &prefixes),
+                None => tracing::debug!(%remote, "no IPv4 route: waiting for the NAT64 prefix"),
+            }
+            return;
+        }
+        self.pair(target, position, host, remote);
+    }
+
+    /// RFC 8305 §7.1: an IPv4 address the kernel has no route to, where NAT64 is not turned off
+    /// and IPv6 is used. (Loopback always has a route; no probe is spent on it.) With listed
+    /// local addresses, only when none of them is a routable IPv4 address: such a host is not
+    /// IPv6-only, and its pairing reports why each source cannot reach the address.
+    fn needs_nat64(&self, remote: SocketAddr) -> bool {
+        let remote = local::canonical(remote);
+        let has_ipv4 = |locals: &Arc<[SocketAddr]>| {
+            locals.iter().any(|local| match local.ip() {
+                IpAddr::V4(ip) => !ip.is_loopback() && !ip.is_link_local(),
+                IpAddr::V6(_) => false,
+            })
+        };
+        let listed_ipv4 = self
+            .pairing
+            .as_ref()
+            .and_then(|pairing| pairing.locals.as_ref())
+            .is_some_and(has_ipv4);
+        remote.is_ipv4()
+            && !remote.ip().is_loopback()
+            && self.nat64.discovery.is_on()
+            && self.config.ip_family.allows(Family::V6)
+            && !listed_ipv4
+            && matches!((self.config.route_probe)(None, remote), Route::None)
+    }
+
+    /// Pairs `held` under each prefix in its place, or as it is when there is none.
+    fn synthesize_or_keep(&mut self, held: Held, prefixes: &[nat64::Nat64Prefix]) {
+        let Held {
+            target,
+            position,
+            host,
+            remote,
+        } = held;
+        let IpAddr::V4(ipv4) = local::canonical(remote).ip() else {
+            return;
+        };
+        if prefixes.is_empty() {
+            tracing::debug!(%remote, "no NAT64 prefix: tried as it is");
+            self.pair(target, position, host, remote);
+            return;
+        }
+        for &prefix in prefixes {
+            let synthesized = self.nat64.synthesize(remote, ipv4, prefix);
+            tracing::debug!(%remote, %synthesized, %prefix, "NAT64 address synthesized");
+            self.pair(target, position, host.clone(), synthesized);
+        }
+    }
+
+    /// The NAT64 discovery this connect waits for has answered: the filter learns the
+    /// prefixes, and the held IPv4 addresses go into the plan.
+    fn take_nat64_prefixes(&mut self, cx: &mut Context<'_>) {
+        let Some(prefixes) = self.nat64.poll_learned(cx) else {
+            return;
+        };
+        if let Some(pairing) = &mut self.pairing {
+            pairing.filter = pairing.filter.knowing_nat64(&prefixes);
+        }
+        for held in std::mem::take(&mut self.nat64.held) {
+            self.synthesize_or_keep(held, &prefixes);
+        }
+    }
+
+    /// Pairs one address with the local addresses that can reach it and adds the pairs to the
+    /// plan, or records why it has none.
+    fn pair(&mut self, target: usize, position: usize, host: Option<Arc<str>>, remote: SocketAddr) {
         let Some(pairing) = &self.pairing else {
             return;
         };
@@ -404,6 +516,9 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         {
             self.on_answer(answer);
         }
+        // After the answers: an answer may have started the discovery, which must be polled
+        // (and so started) now.
+        self.take_nat64_prefixes(cx);
     }
 
     fn on_answer(&mut self, (index, family, answer): Answer) {
@@ -448,7 +563,12 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         let state = &mut self.lookups.names[index];
         if state.waiting == [false, false] && state.found == 0 {
             let error = state.first_error.take().unwrap_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, "no IPv4 or IPv6 address")
+                let message = match self.config.ip_family {
+                    crate::IpFamily::Any => "no IPv4 or IPv6 address",
+                    crate::IpFamily::V4Only => "no IPv4 address (IPv6 not asked: ip_family)",
+                    crate::IpFamily::V6Only => "no IPv6 address (IPv4 not asked: ip_family)",
+                };
+                io::Error::new(io::ErrorKind::NotFound, message)
             });
             self.ledger.resolve_failures.push(ResolveFailure {
                 host: name,
@@ -470,6 +590,11 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             match result {
                 Ok(output) => return Some(self.win(index, output, now)),
                 Err(error) => {
+                    if let Some(synthesized) = self.ledger.attempts[index].nat64 {
+                        if nat64::suggests_prefix_changed(&error) {
+                            self.nat64.discovery.prefix_failed(synthesized.prefix);
+                        }
+                    }
                     let connected = self.ledger.attempts[index].connected.is_some();
                     let outcome = if connected {
                         Outcome::HandshakeFailed
@@ -611,7 +736,8 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// Whether another attempt can ever start: the cap is not reached, and something is left
     /// in the plan or a lookup that could add to it is out.
     fn more_may_start(&self) -> bool {
-        !self.plan.is_capped() && (self.plan.untried() > 0 || self.lookups.any_out())
+        !self.plan.is_capped()
+            && (self.plan.untried() > 0 || self.lookups.any_out() || self.nat64.is_discovering())
     }
 
     /// Nothing is in flight and nothing more can start: the connect has failed.
@@ -650,6 +776,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             outcome: Outcome::Cancelled,
             error: None,
             mptcp_fallback: None,
+            nat64: self.nat64.of(pair.remote),
         });
         let mut dialing = self.dial.dial(pair);
         self.ledger.attempts[index].mptcp_fallback = D::mptcp_fallback(&mut dialing).map(Arc::new);
@@ -719,6 +846,8 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     fn report(&mut self, now: Instant) -> Report {
         let mut not_tried = std::mem::take(&mut self.ledger.cut);
         not_tried.extend(self.plan.untried_remotes());
+        // Still waiting for the NAT64 prefix when the connect ended.
+        not_tried.extend(self.nat64.held.drain(..).map(|held| held.remote));
         let elapsed = self.offset(now);
         let unanswered = self
             .lookups
@@ -823,6 +952,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 // Lookups still out (a slow AAAA after IPv4 won) are dropped now, not when the
                 // caller gets round to dropping this future.
                 self.lookups.out = None;
+                self.nat64.stop();
                 self.timers = Timers::default();
                 return Poll::Ready(answer);
             }
@@ -880,10 +1010,11 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
         self.take_answers(cx);
         let deadline_passed = self.timers.poll(cx, None).is_ready();
-        if self.lookups.any_out() && !deadline_passed {
+        if (self.lookups.any_out() || self.nat64.is_discovering()) && !deadline_passed {
             return Poll::Pending;
         }
         self.stage = Stage::Finished;
+        self.nat64.stop();
         let candidates = self.plan.drain();
         let report = self.report(now);
         if candidates.is_empty() {
@@ -904,6 +1035,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 host: candidate.host,
                 local: candidate.pair.local,
                 remote: candidate.pair.remote,
+                nat64: self.nat64.of(candidate.pair.remote),
             })
             .collect();
         Poll::Ready(Ok(Planned { attempts, report }))
@@ -978,6 +1110,7 @@ pub struct PlannedAttempt {
     local: Option<SocketAddr>,
     remote: SocketAddr,
     source: Option<IpAddr>,
+    nat64: Option<crate::Synthesized>,
 }
 
 impl PlannedAttempt {
@@ -994,6 +1127,12 @@ impl PlannedAttempt {
     /// The remote address.
     pub fn remote(&self) -> SocketAddr {
         self.remote
+    }
+
+    /// For an IPv6 address synthesized from an IPv4 one (see
+    /// [`Builder::nat64`](crate::Builder::nat64)): the IPv4 address and the NAT64 prefix.
+    pub fn nat64(&self) -> Option<&crate::Synthesized> {
+        self.nat64.as_ref()
     }
 
     /// The source address: the bound local address, or the one the kernel would pick to reach

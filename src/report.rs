@@ -131,6 +131,7 @@ pub struct Attempt {
     pub(crate) outcome: Outcome,
     pub(crate) error: Option<Arc<io::Error>>,
     pub(crate) mptcp_fallback: Option<Arc<io::Error>>,
+    pub(crate) nat64: Option<crate::Synthesized>,
 }
 
 impl Attempt {
@@ -159,6 +160,13 @@ impl Attempt {
     /// The remote address tried.
     pub fn remote(&self) -> SocketAddr {
         self.remote
+    }
+
+    /// For an IPv6 address synthesized from an IPv4 one on an IPv6-only network (see
+    /// [`Builder::nat64`](crate::Builder::nat64)): the IPv4 address it stands for and the NAT64
+    /// prefix; `None` for any other attempt.
+    pub fn nat64(&self) -> Option<&crate::Synthesized> {
+        self.nat64.as_ref()
     }
 
     /// When the attempt started, from the start of the connect.
@@ -219,6 +227,9 @@ impl Attempt {
 impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.remote)?;
+        if let Some(nat64) = &self.nat64 {
+            write!(f, " ({nat64})")?;
+        }
         if let Some(local) = self.local {
             write!(f, " from {local}")?;
         }
@@ -334,6 +345,13 @@ impl fmt::Display for Skipped {
                     self.remote
                 )
             }
+            SkipReason::OtherFamily(family) => {
+                write!(
+                    f,
+                    "{} skipped: {family} is not used (ip_family)",
+                    self.remote
+                )
+            }
         }
     }
 }
@@ -359,14 +377,17 @@ pub enum SkipReason {
     Denied(crate::Denied),
     /// None of the configured local addresses can reach it; says why for each.
     NoUsableLocal(String),
+    /// Its family is not used ([`Builder::ip_family`](crate::Builder::ip_family)).
+    OtherFamily(crate::Family),
 }
 
 impl SkipReason {
-    /// A short lowercase name: `denied` or `no_usable_local`.
+    /// A short lowercase name: `denied`, `no_usable_local` or `other_family`.
     pub fn as_str(&self) -> &'static str {
         match self {
             SkipReason::Denied(_) => "denied",
             SkipReason::NoUsableLocal(_) => "no_usable_local",
+            SkipReason::OtherFamily(_) => "other_family",
         }
     }
 }

@@ -55,6 +55,30 @@ impl fmt::Display for Family {
     }
 }
 
+/// Which address families a connector uses: see [`Builder::ip_family`](crate::Builder::ip_family).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IpFamily {
+    /// Both: IPv6 and IPv4, raced (RFC 8305).
+    #[default]
+    Any,
+    /// IPv4 only: no AAAA lookup is sent, and IPv6 addresses are skipped.
+    V4Only,
+    /// IPv6 only: no A lookup is sent, and IPv4 addresses (IPv4-mapped ones included) are
+    /// skipped; nothing is synthesized for them.
+    V6Only,
+}
+
+impl IpFamily {
+    /// Whether addresses of `family` are used.
+    pub fn allows(self, family: Family) -> bool {
+        match self {
+            IpFamily::Any => true,
+            IpFamily::V4Only => family == Family::V4,
+            IpFamily::V6Only => family == Family::V6,
+        }
+    }
+}
+
 /// What [`Resolve::resolve`] returns: a boxed future of one family's addresses.
 ///
 /// ```

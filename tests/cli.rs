@@ -100,6 +100,10 @@ fn bad_arguments_exit_2_and_name_the_bad_part() {
             "unknown option --frobnicate",
         ),
         (vec!["--json"], "no TARGET"),
+        (
+            vec!["-4", "-6", "127.0.0.1:9"],
+            "-4 and -6 do not go together",
+        ),
     ] {
         let output = run(&args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -231,4 +235,33 @@ fn local_all_plans_from_interface_addresses() {
     let report = json(&output);
     let local = report["local"].as_str().unwrap();
     assert!(local.starts_with("127.0.0.1:"), "{report}");
+}
+
+/// `-4` and `-6`: the other family's addresses are skipped with a reason, literals included.
+/// Both literals are in the plan without either flag.
+#[test]
+fn one_family_flags_skip_the_other_family() {
+    let (v4, v6) = ("127.0.0.1:9", "[::1]:9");
+    let plan = json(&run(&["--plan", "--json", v4, v6]));
+    let remotes: Vec<&str> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["remote"].as_str().unwrap())
+        .collect();
+    assert!(remotes.contains(&v4) && remotes.contains(&v6), "{plan}");
+    for (flag, kept, skipped) in [("-4", v4, v6), ("-6", v6, v4)] {
+        let output = run(&["--plan", "--json", flag, v4, v6]);
+        assert_eq!(output.status.code(), Some(0), "{flag}: {output:?}");
+        let plan = json(&output);
+        let rows = plan["plan"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{flag}: {plan}");
+        assert_eq!(rows[0]["remote"], kept, "{flag}: {plan}");
+        // Loopback has a route: nothing is synthesized for it.
+        assert!(rows[0]["nat64"].is_null(), "{flag}: {plan}");
+        let skips = plan["skipped"].as_array().unwrap();
+        assert_eq!(skips.len(), 1, "{flag}: {plan}");
+        assert_eq!(skips[0]["remote"], skipped, "{flag}: {plan}");
+        assert_eq!(skips[0]["reason"], "other_family", "{flag}: {plan}");
+    }
 }

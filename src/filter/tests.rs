@@ -638,3 +638,52 @@ proptest! {
         let _ = text.parse::<IpPrefix>();
     }
 }
+
+/// A network-specific NAT64 prefix, once the filter knows it (configured or discovered), is
+/// looked through like `64:ff9b::/96`: the IPv4 address it stands for decides, at every length.
+#[test]
+fn known_nat64_prefixes_are_looked_through() {
+    use crate::nat64::Nat64Prefix;
+    let lengths = [
+        "2001:db8::/32",
+        "2001:db8:100::/40",
+        "2001:db8:122::/48",
+        "2001:db8:122:300::/56",
+        "2001:db8:122:344::/64",
+        "2001:db8:122:344::/96",
+    ];
+    for text in lengths {
+        let nat64: Nat64Prefix = text.parse().expect("test prefix");
+        let synthesized = |v4: [u8; 4]| nat64.embed(v4.into()).to_string();
+        let unaware = AddressFilter::deny_non_public().deny(prefix("10.0.0.0/8"));
+        // Unknown, the prefix is only an IPv6 range: documentation here, whatever it carries.
+        assert_eq!(
+            reason_of(&unaware, &synthesized([8, 8, 8, 8])),
+            "documentation (2001:db8::/32)"
+        );
+        let filter = unaware.knowing_nat64(&[nat64]);
+        assert_allowed(&filter, &synthesized([8, 8, 8, 8]));
+        assert_eq!(
+            reason_of(&filter, &synthesized([127, 0, 0, 1])),
+            format!("NAT64 {text} 127.0.0.1: loopback")
+        );
+        assert_eq!(
+            reason_of(&filter, &synthesized([169, 254, 169, 254])),
+            format!("NAT64 {text} 169.254.169.254: cloud metadata / link-local (169.254.0.0/16)")
+        );
+        assert_eq!(
+            reason_of(&filter, &synthesized([10, 1, 2, 3])),
+            format!("NAT64 {text} 10.1.2.3: denied prefix 10.0.0.0/8")
+        );
+    }
+    // Added rules about IPv4 addresses hold under a known prefix with no built-in policy too.
+    let nat64: Nat64Prefix = "2001:db8:64::/96".parse().expect("test prefix");
+    let filter = AddressFilter::allow_all()
+        .deny(prefix("192.0.2.0/24"))
+        .knowing_nat64(&[nat64]);
+    assert_eq!(
+        reason_of(&filter, "2001:db8:64::c000:201"),
+        "NAT64 2001:db8:64::/96 192.0.2.1: denied prefix 192.0.2.0/24"
+    );
+    assert_allowed(&filter, "2001:db8:64::c633:6401");
+}

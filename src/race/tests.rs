@@ -189,10 +189,12 @@ impl Resolve for ScriptedResolver {
     }
 }
 
-/// Caller's order (the ranking has tests of its own) and no route lookups.
+/// Caller's order (the ranking has tests of its own) and no route lookups (NAT64, which would
+/// probe IPv4 routes, has tests of its own at the end).
 fn config() -> Config {
     Config {
         sort_addresses: false,
+        nat64: crate::Nat64::Off,
         ..Config::default()
     }
 }
@@ -1638,4 +1640,444 @@ async fn run_with(
     mut race: Race<ScriptedDial, ScriptedHandshake>,
 ) -> Result<Won<Stream>, ConnectError> {
     std::future::poll_fn(|cx| race.poll_race(cx)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// NAT64 (RFC 8305 §7, RFC 7050) and the family switch
+// ---------------------------------------------------------------------------------------------
+
+/// After how long, and what (`Err`: the lookup fails); `None` never answers.
+type CountedAnswer = (Duration, Option<Result<Vec<IpAddr>, ()>>);
+
+/// Answers names from a fixed table after a delay (every time, unlike `ScriptedResolver`), and
+/// counts every lookup by (name, family).
+#[derive(Debug, Default)]
+struct CountingResolver {
+    answers: HashMap<(String, Family), CountedAnswer>,
+    asked: Mutex<Vec<(String, Family)>>,
+}
+
+impl CountingResolver {
+    fn answer(mut self, name: &str, family: Family, after: Duration, ips: &[&str]) -> Self {
+        let ips = ips.iter().map(|ip| ip.parse().expect("test ip")).collect();
+        self.answers
+            .insert((name.to_owned(), family), (after, Some(Ok(ips))));
+        self
+    }
+
+    fn fail(mut self, name: &str, family: Family, after: Duration) -> Self {
+        self.answers
+            .insert((name.to_owned(), family), (after, Some(Err(()))));
+        self
+    }
+
+    fn asked(&self, name: &str, family: Family) -> usize {
+        let asked = self.asked.lock().expect("not poisoned");
+        asked
+            .iter()
+            .filter(|(n, f)| n == name && *f == family)
+            .count()
+    }
+}
+
+impl Resolve for Arc<CountingResolver> {
+    fn resolve(&self, name: &str, family: Family) -> Resolving {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.push((name.to_owned(), family));
+        }
+        let scripted = self.answers.get(&(name.to_owned(), family)).cloned();
+        let name = name.to_owned();
+        Box::pin(async move {
+            match scripted {
+                Some((after, Some(answer))) => {
+                    tokio::time::sleep(after).await;
+                    answer.map_err(|()| {
+                        io::Error::new(io::ErrorKind::NotFound, format!("{name}: no answer"))
+                    })
+                }
+                _ => std::future::pending().await,
+            }
+        })
+    }
+}
+
+/// An IPv6-only host: no route to any IPv4 address.
+fn ipv6_only_routes(_: Option<SocketAddr>, remote: SocketAddr) -> crate::local::Route {
+    match remote {
+        SocketAddr::V4(_) => crate::local::Route::None,
+        SocketAddr::V6(_) => crate::local::Route::Via("2001:db8::100".parse().expect("ip")),
+    }
+}
+
+/// A dual-stack host: a route everywhere.
+fn dual_stack_routes(_: Option<SocketAddr>, remote: SocketAddr) -> crate::local::Route {
+    let source = match remote {
+        SocketAddr::V4(_) => "192.0.2.100",
+        SocketAddr::V6(_) => "2001:db8::100",
+    };
+    crate::local::Route::Via(source.parse().expect("ip"))
+}
+
+const WELL_KNOWN_ANSWER: [&str; 2] = ["64:ff9b::c000:aa", "64:ff9b::c000:ab"];
+
+fn nat64_config(resolver: &Arc<CountingResolver>, routes: crate::local::RouteProbe) -> Config {
+    Config {
+        sort_addresses: false,
+        resolver: Arc::new(resolver.clone()),
+        route_probe: routes,
+        ..Config::default()
+    }
+}
+
+/// RFC 8305 §7.1:
+/// > […] the client SHOULD synthesize IPv6 addresses for the IPv4 address literal […] using
+/// > the NAT64 prefix discovered per RFC 7050.
+///
+/// An IPv4 literal with no IPv4 route waits for the discovery (30 ms), then its synthesized
+/// address is the one attempt; the report names the IPv4 address and the prefix.
+#[tokio::test(start_paused = true)]
+async fn an_ipv4_literal_is_synthesized_on_an_ipv6_only_host() {
+    let resolver = Arc::new(CountingResolver::default().answer(
+        "ipv4only.arpa",
+        Family::V6,
+        30 * MS,
+        &WELL_KNOWN_ANSWER,
+    ));
+    let dial = ScriptedDial::new(&[
+        ("[64:ff9b::c000:201]:80", Script::Connect(MS)),
+        ("192.0.2.1:80", Script::Connect(MS)),
+    ]);
+    let config = nat64_config(&resolver, ipv6_only_routes);
+    let won = run(race(&dial, config, "192.0.2.1:80"))
+        .await
+        .expect("the synthesized address connects");
+    assert_eq!(
+        timeline(&won.report),
+        [row("[64:ff9b::c000:201]:80", 30, 31, Outcome::Connected)]
+    );
+    let synthesized = won.report.attempts()[0].nat64().expect("a NAT64 attempt");
+    assert_eq!(synthesized.ipv4(), std::net::Ipv4Addr::new(192, 0, 2, 1));
+    assert_eq!(synthesized.prefix(), crate::Nat64Prefix::WELL_KNOWN);
+    assert_eq!(
+        won.report.attempts()[0].to_string(),
+        "[64:ff9b::c000:201]:80 (NAT64 192.0.2.1 via 64:ff9b::/96) connected at 31ms"
+    );
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
+}
+
+/// RFC 8305 §7.1 applies only where IPv4 has no route: a dual-stack host dials the IPv4
+/// address at once and never asks for `ipv4only.arpa`.
+#[tokio::test(start_paused = true)]
+async fn a_dual_stack_host_never_synthesizes() {
+    let resolver = Arc::new(CountingResolver::default().answer(
+        "ipv4only.arpa",
+        Family::V6,
+        Duration::ZERO,
+        &WELL_KNOWN_ANSWER,
+    ));
+    // The same connect on an IPv6-only host asks for the prefix: the count below can see it.
+    let dial = ScriptedDial::new(&[("[64:ff9b::c000:201]:80", Script::Connect(MS))]);
+    let config = nat64_config(&resolver, ipv6_only_routes);
+    run(race(&dial, config, "192.0.2.1:80"))
+        .await
+        .expect("the synthesized address connects");
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+    let resolver = Arc::new(CountingResolver::default().answer(
+        "ipv4only.arpa",
+        Family::V6,
+        Duration::ZERO,
+        &WELL_KNOWN_ANSWER,
+    ));
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(MS))]);
+    let won = run(race(
+        &dial,
+        nat64_config(&resolver, dual_stack_routes),
+        "192.0.2.1:80",
+    ))
+    .await
+    .expect("IPv4 connects");
+    assert_eq!(
+        timeline(&won.report),
+        [row("192.0.2.1:80", 0, 1, Outcome::Connected)]
+    );
+    assert!(won.report.attempts()[0].nat64().is_none());
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 0);
+}
+
+/// A discovery that never answers, or fails late, costs nothing to a connect that has an
+/// address it can use: IPv6 starts at 0 ms and wins at 5 ms, as it would with NAT64 off. The
+/// held IPv4 address is reported as not tried.
+#[tokio::test(start_paused = true)]
+async fn a_slow_or_failed_discovery_does_not_slow_a_connect_that_does_not_need_it() {
+    let hangs = Arc::new(CountingResolver::default());
+    let fails = Arc::new(CountingResolver::default().fail("ipv4only.arpa", Family::V6, 900 * MS));
+    for resolver in [hangs, fails] {
+        let dial = ScriptedDial::new(&[("[2001:db8::1]:80", Script::Connect(5 * MS))]);
+        let config = nat64_config(&resolver, ipv6_only_routes);
+        let won = run(race(&dial, config, ["192.0.2.1:80", "[2001:db8::1]:80"]))
+            .await
+            .expect("IPv6 connects");
+        assert_eq!(
+            timeline(&won.report),
+            [row("[2001:db8::1]:80", 0, 5, Outcome::Connected)]
+        );
+        assert_eq!(won.report.elapsed(), 5 * MS);
+        assert_eq!(won.report.not_tried(), [addr("192.0.2.1:80")]);
+        // The discovery was asked for: it was slow, not skipped.
+        assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+    }
+}
+
+/// With no NAT64 prefix found (the lookup failed, or named none), the IPv4 address is tried as
+/// it is, as soon as that is known, and reports its own error.
+#[tokio::test(start_paused = true)]
+async fn with_no_prefix_the_ipv4_address_is_tried_as_it_is() {
+    let failed = Arc::new(CountingResolver::default().fail("ipv4only.arpa", Family::V6, 20 * MS));
+    let none = Arc::new(CountingResolver::default().answer(
+        "ipv4only.arpa",
+        Family::V6,
+        20 * MS,
+        &["2001:db8::1"],
+    ));
+    for resolver in [failed, none] {
+        let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Refuse(MS))]);
+        let config = nat64_config(&resolver, ipv6_only_routes);
+        let error = run(race(&dial, config, "192.0.2.1:80"))
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            timeline(error.report()),
+            [row("192.0.2.1:80", 20, 21, Outcome::Refused)]
+        );
+        assert!(error.report().attempts()[0].nat64().is_none());
+    }
+}
+
+/// RFC 7050 §3: one discovery at a time per connector. Two connects at once share it; a later
+/// one uses the cached prefix with no wait; after the cache's time (10 minutes) it is asked
+/// again.
+#[tokio::test(start_paused = true)]
+async fn discovery_is_shared_and_cached() {
+    let resolver = Arc::new(CountingResolver::default().answer(
+        "ipv4only.arpa",
+        Family::V6,
+        30 * MS,
+        &WELL_KNOWN_ANSWER,
+    ));
+    let mut config = nat64_config(&resolver, ipv6_only_routes);
+    config.nat64_discovery = Some(Arc::new(Discovery::new(
+        crate::Nat64::Discover,
+        config.resolver.clone(),
+    )));
+    let dial = ScriptedDial::new(&[
+        ("[64:ff9b::c000:201]:80", Script::Connect(MS)),
+        ("[64:ff9b::c000:202]:80", Script::Connect(MS)),
+    ]);
+    let (one, two) = tokio::join!(
+        run(race(&dial, config.clone(), "192.0.2.1:80")),
+        run(race(&dial, config.clone(), "192.0.2.2:80")),
+    );
+    for won in [one, two] {
+        assert_eq!(won.expect("connects").report.elapsed(), 31 * MS);
+    }
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+    let cached = run(race(&dial, config.clone(), "192.0.2.1:80"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&cached.report),
+        [row("[64:ff9b::c000:201]:80", 0, 1, Outcome::Connected)]
+    );
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+    tokio::time::advance(crate::nat64::FOUND_TTL).await;
+    let expired = run(race(&dial, config, "192.0.2.1:80"))
+        .await
+        .expect("connects");
+    assert_eq!(expired.report.elapsed(), 31 * MS);
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 2);
+}
+
+/// Fails every dial with "network unreachable", as a NAT64 prefix that is no longer routed does.
+#[derive(Clone, Debug)]
+struct UnreachableDial;
+
+impl Dial for UnreachableDial {
+    type Stream = Stream;
+    type Future = std::future::Ready<io::Result<Stream>>;
+
+    fn dial(&self, _: Pair) -> Self::Future {
+        std::future::ready(Err(io::Error::from(io::ErrorKind::NetworkUnreachable)))
+    }
+}
+
+/// A synthesized attempt that finds no route to its prefix makes the connector forget the
+/// prefix: the next connect discovers it again instead of using the cached one.
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_prefix_is_discovered_again() {
+    let resolver = Arc::new(CountingResolver::default().answer(
+        "ipv4only.arpa",
+        Family::V6,
+        30 * MS,
+        &WELL_KNOWN_ANSWER,
+    ));
+    let mut config = nat64_config(&resolver, ipv6_only_routes);
+    config.nat64_discovery = Some(Arc::new(Discovery::new(
+        crate::Nat64::Discover,
+        config.resolver.clone(),
+    )));
+    let config = Arc::new(config);
+    let targets = || "192.0.2.1:80".into_targets().expect("valid");
+    let mut first = Race::new(UnreachableDial, config.clone(), targets(), None);
+    let error = std::future::poll_fn(|cx| first.poll_race(cx))
+        .await
+        .expect_err("unreachable");
+    assert_eq!(error.report().attempts()[0].outcome(), Outcome::Unreachable);
+    assert!(error.report().attempts()[0].nat64().is_some());
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+    let mut second = Race::new(UnreachableDial, config, targets(), None);
+    let error = std::future::poll_fn(|cx| second.poll_race(cx))
+        .await
+        .expect_err("unreachable");
+    // Waited for a fresh discovery: 30 ms, not 0.
+    assert_eq!(error.report().elapsed(), 30 * MS);
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 2);
+}
+
+/// The family switch: with IPv6 only, the A lookup is never sent and an IPv4 literal (an
+/// IPv4-mapped one too) is skipped with its reason, even where NAT64 would synthesize; with
+/// IPv4 only, the same for AAAA and IPv6, and nothing is synthesized (that would be IPv6) even
+/// with no IPv4 route: the IPv4 address is dialed as it is.
+#[tokio::test(start_paused = true)]
+async fn one_family_only() {
+    for (family, winner) in [
+        (crate::IpFamily::V6Only, "[2001:db8::1]:80"),
+        (crate::IpFamily::V4Only, "192.0.2.1:80"),
+    ] {
+        let resolver = Arc::new(
+            CountingResolver::default()
+                .answer("db.example", Family::V6, MS, &["2001:db8::1"])
+                .answer("db.example", Family::V4, MS, &["192.0.2.1"])
+                .answer("ipv4only.arpa", Family::V6, MS, &WELL_KNOWN_ANSWER),
+        );
+        let dial = ScriptedDial::new(&[
+            ("[2001:db8::1]:80", Script::Connect(MS)),
+            ("192.0.2.1:80", Script::Connect(MS)),
+        ]);
+        let mut config = nat64_config(&resolver, ipv6_only_routes);
+        config.ip_family = family;
+        let other_literal = match family {
+            crate::IpFamily::V6Only => "[::ffff:192.0.2.9]:80",
+            _ => "[2001:db8::9]:80",
+        };
+        let won = run(race(&dial, config, ["db.example:80", other_literal]))
+            .await
+            .expect("connects");
+        assert_eq!(
+            timeline(&won.report),
+            [row(winner, 1, 2, Outcome::Connected)]
+        );
+        let excluded = match family {
+            crate::IpFamily::V6Only => Family::V4,
+            _ => Family::V6,
+        };
+        assert_eq!(resolver.asked("db.example", excluded), 0);
+        assert_eq!(resolver.asked("db.example", excluded.other()), 1);
+        assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 0);
+        let skipped = won.report.skipped();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].remote(), addr(other_literal));
+        assert_eq!(skipped[0].reason(), &SkipReason::OtherFamily(excluded));
+    }
+}
+
+/// The address filter judges a synthesized address by the IPv4 address it stands for, under
+/// a configured network-specific prefix too: a synthesized 127.0.0.1 is refused under
+/// `deny_non_public`, nothing is dialed, and the refusal names the IPv4 address and prefix.
+#[tokio::test(start_paused = true)]
+async fn synthesized_addresses_are_filtered_by_their_ipv4_address() {
+    let resolver = Arc::new(CountingResolver::default());
+    let prefix: crate::Nat64Prefix = "2001:db8:122:344::/64".parse().expect("prefix");
+    let dial = ScriptedDial::new(&[]);
+    let mut config = nat64_config(&resolver, ipv6_only_routes);
+    config.nat64 = crate::Nat64::Prefix(prefix);
+    config.filter = AddressFilter::deny_non_public();
+    // 127.0.0.1 has a route (loopback): a name's 127.0.0.2 would too, so the filter is shown
+    // on 169.254.169.254, which an IPv6-only host has no route to.
+    let error = run(race(&dial, config, "169.254.169.254:80"))
+        .await
+        .expect_err("denied");
+    assert_eq!(error.kind(), ConnectErrorKind::Denied);
+    let skipped = &error.report().skipped()[0];
+    assert_eq!(
+        skipped.remote().to_string(),
+        "[2001:db8:122:344:a9:fea9:fe00:0]:80"
+    );
+    assert_eq!(
+        skipped.to_string(),
+        "[2001:db8:122:344:a9:fea9:fe00:0]:80 denied (NAT64 2001:db8:122:344::/64 \
+         169.254.169.254: cloud metadata / link-local (169.254.0.0/16))"
+    );
+    assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 0);
+    // Configured, the prefix is not discovered.
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 0);
+}
+
+/// RFC 8305 §7.1 also covers names with A records only when the network's DNS64 did not
+/// synthesize for them: the A answer's address, with no IPv4 route, is synthesized too.
+#[tokio::test(start_paused = true)]
+async fn a_name_with_a_records_only_is_synthesized() {
+    let resolver = Arc::new(
+        CountingResolver::default()
+            .answer("v4only.example", Family::V6, MS, &[])
+            .answer("v4only.example", Family::V4, MS, &["192.0.2.1"])
+            .answer("ipv4only.arpa", Family::V6, 10 * MS, &WELL_KNOWN_ANSWER),
+    );
+    let dial = ScriptedDial::new(&[("[64:ff9b::c000:201]:80", Script::Connect(MS))]);
+    let config = nat64_config(&resolver, ipv6_only_routes);
+    let won = run(race(&dial, config, "v4only.example:80"))
+        .await
+        .expect("the synthesized address connects");
+    // The A answer at 1 ms asks for the prefix, which comes 10 ms later.
+    assert_eq!(
+        timeline(&won.report),
+        [row("[64:ff9b::c000:201]:80", 11, 12, Outcome::Connected)]
+    );
+    let attempt = &won.report.attempts()[0];
+    assert_eq!(attempt.host(), Some("v4only.example"));
+    assert_eq!(
+        attempt.nat64().map(|s| s.ipv4().to_string()).as_deref(),
+        Some("192.0.2.1")
+    );
+}
+
+/// "No NAT64 here" is remembered for 30 seconds: connects in that time try IPv4 as it is at
+/// once, without asking again; after it, the next connect asks.
+#[tokio::test(start_paused = true)]
+async fn no_prefix_is_remembered_for_a_short_time() {
+    let resolver =
+        Arc::new(CountingResolver::default().answer("ipv4only.arpa", Family::V6, 20 * MS, &[]));
+    let mut config = nat64_config(&resolver, ipv6_only_routes);
+    config.nat64_discovery = Some(Arc::new(Discovery::new(
+        crate::Nat64::Discover,
+        config.resolver.clone(),
+    )));
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Refuse(MS))]);
+    let started = |report: &Report| report.attempts()[0].started();
+    let first = run(race(&dial, config.clone(), "192.0.2.1:80"))
+        .await
+        .expect_err("refused");
+    assert_eq!(started(first.report()), 20 * MS);
+    tokio::time::advance(crate::nat64::NOT_FOUND_TTL - 100 * MS).await;
+    let second = run(race(&dial, config.clone(), "192.0.2.1:80"))
+        .await
+        .expect_err("refused");
+    assert_eq!(started(second.report()), Duration::ZERO);
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+    tokio::time::advance(100 * MS).await;
+    let third = run(race(&dial, config, "192.0.2.1:80"))
+        .await
+        .expect_err("refused");
+    assert_eq!(started(third.report()), 20 * MS);
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 2);
 }
