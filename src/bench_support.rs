@@ -34,6 +34,7 @@ pub fn plan_order(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
             }),
         },
         probed: true,
+        group: 0,
     }));
     std::iter::from_fn(|| plan.next())
         .map(|candidate| candidate.pair.remote)

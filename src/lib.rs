@@ -230,6 +230,7 @@ mod reqwest_bridge;
 mod resolve;
 #[cfg(feature = "hyper")]
 mod service;
+mod svcb;
 mod target;
 #[cfg(feature = "rustls")]
 mod tls;
@@ -263,6 +264,7 @@ pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
 /// The socket type [`Builder::on_socket`] hands to its function, re-exported so that the
 /// versions match.
 pub use socket2;
+pub use svcb::{HttpsRecord, MalformedRecord};
 pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};
 #[cfg(feature = "rustls")]
 pub use tls::{TlsConnecting, TlsHandshake};
