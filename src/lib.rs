@@ -258,7 +258,7 @@ pub use report::{
 };
 #[cfg(any(feature = "reqwest", feature = "reqwest012"))]
 pub use reqwest_bridge::ReqwestResolver;
-pub use resolve::{Family, Resolve, Resolving, SystemResolver};
+pub use resolve::{Family, Resolve, Resolving, ResolvingHttps, SystemResolver};
 #[cfg(feature = "hyper")]
 pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
 /// The socket type [`Builder::on_socket`] hands to its function, re-exported so that the

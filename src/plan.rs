@@ -36,6 +36,8 @@ pub(crate) struct Candidate {
     /// Its HTTPS record's priority group (HEv3): lower groups are tried first, ranking and
     /// interleaving apply within each. 0 when no HTTPS record shapes the connect.
     pub(crate) group: u32,
+    /// The HTTPS record's service it came from, if any.
+    pub(crate) via: Option<crate::svcb::Via>,
 }
 
 impl Candidate {
@@ -320,6 +322,33 @@ impl Plan {
         Some(candidate)
     }
 
+    /// Takes out the untried candidates `drop` picks (HTTPS hints that real answers replace),
+    /// and forgets their pairs, so that the same pair may come again from the real answer.
+    pub(crate) fn remove_untried(&mut self, drop: impl Fn(&Candidate) -> bool) {
+        let mut removed = Vec::new();
+        if self.lone.as_ref().is_some_and(&drop) {
+            removed.extend(self.lone.take().map(|lone| lone.pair));
+        }
+        for queue in std::iter::once(&mut self.incoming).chain(self.queues.iter_mut()) {
+            queue.retain(|candidate| {
+                let keep = !drop(candidate);
+                if !keep {
+                    removed.push(candidate.pair);
+                }
+                keep
+            });
+        }
+        self.incoming_count = [Family::V6, Family::V4].map(|family| {
+            self.incoming
+                .iter()
+                .filter(|candidate| candidate.family() == family)
+                .count()
+        });
+        for pair in removed {
+            self.seen.forget(&pair);
+        }
+    }
+
     /// Whether an untried candidate of this family is waiting.
     pub(crate) fn has(&self, family: Family) -> bool {
         self.lone
@@ -397,6 +426,11 @@ enum Recorded {
 }
 
 impl Seen {
+    fn forget(&mut self, pair: &Pair) {
+        self.few.retain(|(seen, _)| seen != pair);
+        self.many.remove(pair);
+    }
+
     fn is_empty(&self) -> bool {
         self.few.is_empty() && self.many.is_empty()
     }
@@ -490,6 +524,7 @@ impl Pairing {
                 dest,
                 probed,
                 group: 0,
+                via: None,
             };
         let Some(locals) = &self.locals else {
             // Taken as routable from an address of its own family until the plan looks it up.
@@ -580,6 +615,7 @@ pub(crate) mod tests {
             },
             probed: true,
             group: 0,
+            via: None,
         }
     }
 

@@ -239,6 +239,8 @@ pub(crate) struct Race<D: Dial, H: Handshake<D::Stream> = NoHandshake> {
     /// attempt delay passed since the last start.
     may_start: bool,
     ledger: Ledger,
+    /// HEv3: the HTTPS records' side, when the target is HTTPS.
+    https: Option<Box<https::HttpsRace>>,
 }
 
 impl<D: Dial, H: Handshake<D::Stream>> std::fmt::Debug for Race<D, H> {
@@ -298,6 +300,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             in_flight: Vec::new(),
             may_start: false,
             ledger: Ledger::default(),
+            https: None,
             config,
         }
     }
@@ -329,6 +332,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             table: self.config.policy_table.clone(),
         });
         self.ask_resolver();
+        self.ask_https();
         for index in 0..self.targets.len() {
             if let Host::Ip(ip) = *self.targets[index].host() {
                 self.consider(index, 0, None, ip);
@@ -399,15 +403,24 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
 
     /// Takes in every answer that has come.
     fn take_answers(&mut self, cx: &mut Context<'_>) {
-        while let Some(Poll::Ready(Some(answer))) =
-            self.lookups.out.as_mut().map(|out| out.poll_next_unpin(cx))
-        {
-            self.on_answer(answer);
+        loop {
+            while let Some(Poll::Ready(Some(answer))) =
+                self.lookups.out.as_mut().map(|out| out.poll_next_unpin(cx))
+            {
+                self.on_answer(answer);
+            }
+            // An HTTPS answer may start lookups of its services' names: poll them too.
+            if !self.take_https_answers(cx) {
+                break;
+            }
         }
     }
 
     fn on_answer(&mut self, (index, family, answer): Answer) {
         self.lookups.pending[slot(family)] -= 1;
+        if let Some(extra) = index.checked_sub(self.targets.len()) {
+            return self.on_service_answer(extra, family, answer);
+        }
         let Host::Name(name) = self.targets[index].host().clone() else {
             return;
         };
@@ -431,12 +444,21 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 // caller's order (rule 10) does not depend on timing. (`cap` is bounded by
                 // `build()`, so this cannot overflow.)
                 let offset = if family == Family::V6 { 0 } else { cap };
-                for (i, ip) in addrs.into_iter().enumerate() {
-                    self.consider(index, offset + i, Some(name.clone()), ip);
+                if self.https_takes(index) {
+                    let placed = addrs.into_iter().enumerate();
+                    let placed = placed.map(|(i, ip)| (offset + i, ip)).collect();
+                    self.on_origin_answer(index, family, placed);
+                } else {
+                    for (i, ip) in addrs.into_iter().enumerate() {
+                        self.consider(index, offset + i, Some(name.clone()), ip);
+                    }
                 }
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 // NODATA or NXDOMAIN: an answer, not a failure of the lookup.
+                if self.https_takes(index) {
+                    self.on_origin_answer(index, family, Vec::new());
+                }
                 tracing::trace!(host = %name, %family, %error, "no records of this family");
                 self.lookups.names[index].first_error.get_or_insert(error);
             }
@@ -548,11 +570,15 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// And RFC 8305 §5: what won last time goes first. When the last winner is an address of a
     /// family whose answer is still out, the race waits for it as it would for AAAA, at most the
     /// resolution delay; once it is in the plan the race starts at once, with no delay.
+    ///
+    /// HEv3 §4: with HTTPS records asked, also wait for their answer, at most the resolution
+    /// delay since the first address (hints count as addresses).
     fn start_racing(&mut self, now: Instant) {
-        if self.stage != Stage::Resolving || self.plan.untried() == 0 {
+        let no_address = self.plan.untried() == 0 && !self.https_holds();
+        if self.stage != Stage::Resolving || no_address {
             return;
         }
-        if self.awaited_family().is_some() {
+        if self.awaited_family().is_some() || self.https_pending() {
             if !self.timers.is_set(Timer::Resolution) {
                 self.timers
                     .set(Timer::Resolution, now + self.config.resolution_delay);
@@ -562,6 +588,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             }
         }
         self.timers.clear(Timer::Resolution);
+        self.https_give_up();
         self.stage = Stage::Racing;
         self.may_start = true;
     }
@@ -611,7 +638,8 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// Whether another attempt can ever start: the cap is not reached, and something is left
     /// in the plan or a lookup that could add to it is out.
     fn more_may_start(&self) -> bool {
-        !self.plan.is_capped() && (self.plan.untried() > 0 || self.lookups.any_out())
+        !self.plan.is_capped()
+            && (self.plan.untried() > 0 || self.lookups.any_out() || self.https_holds())
     }
 
     /// Nothing is in flight and nothing more can start: the connect has failed.
@@ -823,6 +851,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 // Lookups still out (a slow AAAA after IPv4 won) are dropped now, not when the
                 // caller gets round to dropping this future.
                 self.lookups.out = None;
+                self.https = None;
                 self.timers = Timers::default();
                 return Poll::Ready(answer);
             }
@@ -880,9 +909,10 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
         self.take_answers(cx);
         let deadline_passed = self.timers.poll(cx, None).is_ready();
-        if self.lookups.any_out() && !deadline_passed {
+        if (self.lookups.any_out() || self.https_pending()) && !deadline_passed {
             return Poll::Pending;
         }
+        self.https_give_up();
         self.stage = Stage::Finished;
         let candidates = self.plan.drain();
         let report = self.report(now);
@@ -1003,5 +1033,6 @@ impl PlannedAttempt {
     }
 }
 
+mod https;
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,6 @@
 //! judged against what the client can speak, and turned into groups of services, lowest
 //! `SvcPriority` first. No lookups and no sockets.
 
-// The crate-private half is the race's, which starts asking for HTTPS records in the next step.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -483,7 +480,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Lowercase, without the final dot, empty for the root.
-fn normalize(name: &str) -> String {
+pub(crate) fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
@@ -547,6 +544,18 @@ pub(crate) struct Service {
     pub(crate) ech: Option<Arc<[u8]>>,
     pub(crate) ipv4_hints: Vec<Ipv4Addr>,
     pub(crate) ipv6_hints: Vec<Ipv6Addr>,
+}
+
+/// The plan group of the origin's own addresses when HTTPS records name services: after every
+/// service (RFC 9460 §3, HTTPS is "SVCB-optional": the origin is the last resort).
+pub(crate) const FALLBACK_GROUP: u32 = 1 << 16;
+
+/// Where an HTTPS-shaped candidate came from: its service, and whether its address is a hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Via {
+    pub(crate) service: Arc<Service>,
+    /// From `ipv4hint`/`ipv6hint`, until the target's real answer of its family replaces it.
+    pub(crate) hint: bool,
 }
 
 /// A record not used, and why.

@@ -76,6 +76,16 @@ impl Handshake for TlsHandshake {
             Err(error) => TlsConnecting(Inner::Invalid(Some(error))),
         }
     }
+
+    /// TLS raced by this crate is taken as HTTPS: its names' HTTPS records are asked for.
+    fn https_alpn(&self) -> Option<Vec<Vec<u8>>> {
+        let offered = &self.connector.config().alpn_protocols;
+        Some(if offered.is_empty() {
+            vec![b"http/1.1".to_vec()]
+        } else {
+            offered.clone()
+        })
+    }
 }
 
 /// One TLS handshake in flight (the future of [`TlsHandshake`]).
