@@ -57,6 +57,8 @@ pub(crate) struct Config {
     pub(crate) history_ttl: Duration,
     /// Shared with every dial: nothing is copied per connect.
     pub(crate) socket: Arc<SocketOptions>,
+    /// HEv3: every connect asks for its names' HTTPS records (TLS handshakes do regardless).
+    pub(crate) https_records: bool,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             local_addrs: LocalAddrs::Kernel,
             route_probe: local::probe_route,
             history_capacity: 256,
+            https_records: false,
             history_ttl: Duration::from_secs(600),
             socket: Arc::new(SocketOptions {
                 nodelay: true,

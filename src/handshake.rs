@@ -82,9 +82,16 @@ pub struct Peer {
     pub(crate) host: Option<Arc<str>>,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) remote: SocketAddr,
+    pub(crate) https: Option<crate::HttpsVia>,
 }
 
 impl Peer {
+    /// The HTTPS record the address came from, with the ALPN protocols to offer on this
+    /// attempt and the record's ECH config list; `None` when no HTTPS record shaped it.
+    pub fn https(&self) -> Option<&crate::HttpsVia> {
+        self.https.as_ref()
+    }
+
     /// The host name the address came from, or `None` for an IP literal.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()

@@ -37,7 +37,7 @@ pub(crate) struct Candidate {
     /// interleaving apply within each. 0 when no HTTPS record shapes the connect.
     pub(crate) group: u32,
     /// The HTTPS record's service it came from, if any.
-    pub(crate) via: Option<crate::svcb::Via>,
+    pub(crate) via: Option<crate::svcb::HttpsVia>,
 }
 
 impl Candidate {

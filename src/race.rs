@@ -300,7 +300,9 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             in_flight: Vec::new(),
             may_start: false,
             ledger: Ledger::default(),
-            https: None,
+            https: config
+                .https_records
+                .then(|| Box::new(https::HttpsRace::new(Default::default()))),
             config,
         }
     }
@@ -529,6 +531,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                         host: record.host.clone(),
                         local: record.local,
                         remote: record.remote,
+                        https: record.https.clone(),
                     };
                     attempt.phase = Phase::Handshaking(self.handshake.handshake(stream, peer));
                 }
@@ -678,6 +681,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             outcome: Outcome::Cancelled,
             error: None,
             mptcp_fallback: None,
+            https: candidate.via,
         });
         let mut dialing = self.dial.dial(pair);
         self.ledger.attempts[index].mptcp_fallback = D::mptcp_fallback(&mut dialing).map(Arc::new);
@@ -934,6 +938,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 host: candidate.host,
                 local: candidate.pair.local,
                 remote: candidate.pair.remote,
+                https: candidate.via,
             })
             .collect();
         Poll::Ready(Ok(Planned { attempts, report }))
@@ -1008,6 +1013,7 @@ pub struct PlannedAttempt {
     local: Option<SocketAddr>,
     remote: SocketAddr,
     source: Option<IpAddr>,
+    https: Option<crate::HttpsVia>,
 }
 
 impl PlannedAttempt {
@@ -1030,6 +1036,12 @@ impl PlannedAttempt {
     /// `remote` (RFC 6724's `Source(D)`, which ranking used); `None` when it has no route there.
     pub fn source(&self) -> Option<IpAddr> {
         self.source
+    }
+
+    /// The HTTPS record the address and port come from (Happy Eyeballs v3), or `None` when
+    /// they come from the name's A/AAAA answer as usual (or an IP literal).
+    pub fn https(&self) -> Option<&crate::HttpsVia> {
+        self.https.as_ref()
     }
 }
 

@@ -131,9 +131,16 @@ pub struct Attempt {
     pub(crate) outcome: Outcome,
     pub(crate) error: Option<Arc<io::Error>>,
     pub(crate) mptcp_fallback: Option<Arc<io::Error>>,
+    pub(crate) https: Option<crate::HttpsVia>,
 }
 
 impl Attempt {
+    /// The HTTPS record this attempt's address and port came from (Happy Eyeballs v3), or
+    /// `None` when it came from the name's A/AAAA answer as usual (or is an IP literal).
+    pub fn https(&self) -> Option<&crate::HttpsVia> {
+        self.https.as_ref()
+    }
+
     /// With [`Builder::mptcp`](crate::Builder::mptcp) on: why this attempt could not open a
     /// Multipath TCP socket and used plain TCP instead: the failed step and the kernel's error
     /// (`open an MPTCP socket: …` when MPTCP is not built in or `net.mptcp.enabled=0`; `set
@@ -221,6 +228,9 @@ impl fmt::Display for Attempt {
         write!(f, "{}", self.remote)?;
         if let Some(local) = self.local {
             write!(f, " from {local}")?;
+        }
+        if let Some(via) = &self.https {
+            write!(f, " [{via}]")?;
         }
         write!(f, " {} at {}", self.outcome, Millis(self.ended))?;
         match (&self.error, self.outcome) {

@@ -550,12 +550,87 @@ pub(crate) struct Service {
 /// service (RFC 9460 §3, HTTPS is "SVCB-optional": the origin is the last resort).
 pub(crate) const FALLBACK_GROUP: u32 = 1 << 16;
 
-/// Where an HTTPS-shaped candidate came from: its service, and whether its address is a hint.
+/// The HTTPS record an attempt's address and port came from (Happy Eyeballs v3): see
+/// [`Attempt::https`](crate::Attempt::https) and [`Peer::https`](crate::Peer::https).
+///
+/// ```
+/// use connect_by_list::Connector;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tls: std::sync::Arc<connect_by_list::rustls::ClientConfig> = todo!();
+/// let connection = Connector::new().connect_tls("example.com:443", tls).await?;
+/// for attempt in connection.report().attempts() {
+///     match attempt.https() {
+///         Some(via) => println!("{}: {via}", attempt.remote()),
+///         None => println!("{}: A/AAAA of the name", attempt.remote()),
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Via {
+pub struct HttpsVia {
     pub(crate) service: Arc<Service>,
     /// From `ipv4hint`/`ipv6hint`, until the target's real answer of its family replaces it.
     pub(crate) hint: bool,
+}
+
+impl HttpsVia {
+    /// The record's `SvcPriority` (its group: lower ones are tried first).
+    pub fn priority(&self) -> u16 {
+        self.service.priority
+    }
+
+    /// The name whose addresses these are: the record's target name, or the origin's for ".".
+    pub fn target(&self) -> &str {
+        &self.service.target
+    }
+
+    /// The port connected to: the record's `port`, or the target's.
+    pub fn port(&self) -> u16 {
+        self.service.port
+    }
+
+    /// The ALPN protocols the client and the record share over TCP, in the client's order:
+    /// what the TLS handshake offers on this attempt.
+    pub fn alpn(&self) -> &[Vec<u8>] {
+        &self.service.alpn
+    }
+
+    /// The record's `ech` config list (an `ECHConfigList`), for a handshake that can use
+    /// Encrypted Client Hello.
+    pub fn ech(&self) -> Option<&[u8]> {
+        self.service.ech.as_deref()
+    }
+
+    /// Whether the address is an `ipv4hint`/`ipv6hint` (the target's own answer was not in yet).
+    pub fn is_hint(&self) -> bool {
+        self.hint
+    }
+}
+
+/// `HTTPS 1 svc.example port 8443 alpn h2,http/1.1`, with ` hint` for a hinted address.
+impl fmt::Display for HttpsVia {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let alpn: Vec<_> = self
+            .service
+            .alpn
+            .iter()
+            .map(|id| String::from_utf8_lossy(id).into_owned())
+            .collect();
+        write!(
+            f,
+            "HTTPS {} {} port {} alpn {}",
+            self.service.priority,
+            self.service.target,
+            self.service.port,
+            alpn.join(",")
+        )?;
+        if self.hint {
+            f.write_str(" hint")?;
+        }
+        Ok(())
+    }
 }
 
 /// A record not used, and why.

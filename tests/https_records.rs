@@ -118,3 +118,52 @@ async fn no_records_are_asked_for_other_handshakes() {
     assert_eq!(attempts[0].outcome(), Outcome::Refused);
     assert!(asked.lock().unwrap().is_empty());
 }
+
+/// `Builder::https_records(true)` marks every connect as HTTPS: a plain TCP connect asks for
+/// the records too, and the plan shows where each address came from.
+#[tokio::test]
+async fn the_builder_marks_plain_connects_and_plans() {
+    let (closed, live) = closed_and_live().await;
+    let live_port = live.local_addr().unwrap().port();
+    let zone = || Zone {
+        https_name: format!("_{closed}._https.svc.test"),
+        port: live_port,
+        asked: Arc::default(),
+    };
+    let connector = Connector::builder()
+        .resolver(zone())
+        .https_records(true)
+        .build()
+        .unwrap();
+    let connection = connector.connect(("svc.test", closed)).await.unwrap();
+    assert_eq!(connection.peer_addr().port(), live_port);
+    let winner = connection.report().winner().unwrap();
+    let via = winner.https().expect("shaped by the HTTPS record");
+    assert_eq!(
+        (via.priority(), via.port(), via.target()),
+        (1, live_port, "svc.test")
+    );
+    assert_eq!(via.alpn(), [b"http/1.1".to_vec()]);
+    assert!(!via.is_hint());
+    assert!(
+        winner.to_string().contains(&format!(
+            "[HTTPS 1 svc.test port {live_port} alpn http/1.1]"
+        )),
+        "{winner}"
+    );
+
+    // The plan: the record's port first (priority 1), then the origin's own port (last resort).
+    let plan = connector.plan(("svc.test", closed)).await.unwrap();
+    let rows: Vec<(u16, Option<u16>)> = plan
+        .attempts()
+        .iter()
+        .map(|a| (a.remote().port(), a.https().map(|via| via.priority())))
+        .collect();
+    assert_eq!(rows, [(live_port, Some(1)), (closed, None)]);
+
+    // Off (the default), the same zone is not asked.
+    let plain = Connector::builder().resolver(zone()).build().unwrap();
+    let plan = plain.plan(("svc.test", closed)).await.unwrap();
+    let ports: Vec<u16> = plan.attempts().iter().map(|a| a.remote().port()).collect();
+    assert_eq!(ports, [closed]);
+}

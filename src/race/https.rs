@@ -22,7 +22,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::{slot, Dial, Handshake, Race, Stage};
 use crate::resolve::Family;
-use crate::svcb::{self, AliasChain, Answer, ClientSupport, Service, Via, FALLBACK_GROUP};
+use crate::svcb::{self, AliasChain, Answer, ClientSupport, HttpsVia, Service, FALLBACK_GROUP};
 use crate::target::Host;
 
 type HttpsLookup =
@@ -423,7 +423,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             return;
         };
         // The origin's name stays the host: TLS checks it, whichever name had the address.
-        let via = Via {
+        let via = HttpsVia {
             service: service.clone(),
             hint,
         };
@@ -439,7 +439,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         host: Arc<str>,
         remote: SocketAddr,
         group: u32,
-        via: Option<Via>,
+        via: Option<HttpsVia>,
     ) {
         let Some(pairing) = &self.pairing else {
             return;
