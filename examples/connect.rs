@@ -417,6 +417,11 @@ fn report_json(
         })).collect::<Vec<_>>(),
         "skipped": skipped_json(report),
         "favoured": report.favoured().map(|a| a.to_string()),
+        "skipped_https_records": report.skipped_https_records().iter().map(|s| json!({
+            "name": s.name(),
+            "record": s.record(),
+            "reason": s.reason(),
+        })).collect::<Vec<_>>(),
         "not_tried": report.not_tried().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "unanswered_lookups": report.unanswered_lookups().iter().map(|lookup| json!({
             "host": lookup.host(),

@@ -264,7 +264,7 @@ pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
 /// The socket type [`Builder::on_socket`] hands to its function, re-exported so that the
 /// versions match.
 pub use socket2;
-pub use svcb::{HttpsRecord, HttpsVia, MalformedRecord};
+pub use svcb::{HttpsRecord, HttpsVia, MalformedRecord, SkippedRecord};
 pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};
 #[cfg(feature = "rustls")]
 pub use tls::{TlsConnecting, TlsHandshake};

@@ -186,6 +186,8 @@ struct Ledger {
     cut: Vec<SocketAddr>,
     /// The last winner, when it went first.
     favoured: Option<SocketAddr>,
+    /// HEv3: HTTPS records not used, with why.
+    skipped_https_records: Vec<crate::SkippedRecord>,
 }
 
 /// One attempt in flight: dialing, then handshaking.
@@ -780,6 +782,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             elapsed,
             not_tried,
             unanswered,
+            skipped_https_records: std::mem::take(&mut self.ledger.skipped_https_records),
         }
     }
 

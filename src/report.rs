@@ -413,9 +413,18 @@ pub struct Report {
     pub(crate) elapsed: Duration,
     pub(crate) not_tried: Vec<SocketAddr>,
     pub(crate) unanswered: Vec<Unanswered>,
+    pub(crate) skipped_https_records: Vec<crate::SkippedRecord>,
 }
 
 impl Report {
+    /// HTTPS records (Happy Eyeballs v3) that were not used, each with its reason: records
+    /// that offer nothing over TCP (`h3` only), carry a `mandatory` key this client does not
+    /// support, sit beside an AliasMode record or past the cap of 16, and alias loops or
+    /// chains longer than 8.
+    pub fn skipped_https_records(&self) -> &[crate::SkippedRecord] {
+        &self.skipped_https_records
+    }
+
     /// Every attempt that started, in the order they started.
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts

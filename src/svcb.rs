@@ -633,12 +633,38 @@ impl fmt::Display for HttpsVia {
     }
 }
 
-/// A record not used, and why.
+/// An HTTPS record a connect did not use, and why (an `h3`-only record, an unknown
+/// `mandatory` key, an alias loop, ...): see [`Report::skipped_https_records`](crate::Report::skipped_https_records).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SkippedRecord {
-    /// The record in presentation form (or the bytes' length, when it could not be read).
+pub struct SkippedRecord {
+    pub(crate) name: String,
+    /// The record in presentation form.
     pub(crate) record: String,
     pub(crate) reason: String,
+}
+
+impl SkippedRecord {
+    /// The name the record was found at (the HTTPS query name, or an alias target).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The record, in presentation form (`1 . alpn=h3 no-default-alpn`).
+    pub fn record(&self) -> &str {
+        &self.record
+    }
+
+    /// Why it was not used.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// `NAME HTTPS RECORD: REASON`.
+impl fmt::Display for SkippedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} HTTPS {}: {}", self.name, self.record, self.reason)
+    }
 }
 
 /// What one HTTPS answer says to do.
@@ -661,6 +687,7 @@ pub(crate) fn read_answer(
 ) -> (Answer, Vec<SkippedRecord>) {
     let mut skipped = Vec::new();
     let skip = |record: &HttpsRecord, reason: &str| SkippedRecord {
+        name: normalize(owner),
         record: record.to_string(),
         reason: reason.to_owned(),
     };

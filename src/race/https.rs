@@ -161,6 +161,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         for skip in &skipped {
             tracing::debug!(host = %owner, record = %skip.record, reason = %skip.reason, "HTTPS record not used");
         }
+        self.ledger.skipped_https_records.extend(skipped);
         match answer {
             Answer::Alias(next) => match target.chain.follow(&next) {
                 Ok(next) => {
@@ -171,6 +172,11 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 }
                 Err(stop) => {
                     tracing::debug!(host = %owner, %stop, "HTTPS alias not followed");
+                    self.ledger.skipped_https_records.push(svcb::SkippedRecord {
+                        name: owner.clone(),
+                        record: format!("0 {next}"),
+                        reason: stop.to_string(),
+                    });
                     self.https_plain(index);
                 }
             },

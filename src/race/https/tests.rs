@@ -319,6 +319,19 @@ async fn an_h3_only_record_is_skipped() {
         timeline(&won.report),
         [row("192.0.2.1:443", 10, 11, Connected)]
     );
+    let skipped: Vec<String> = won
+        .report
+        .skipped_https_records()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "svc.example HTTPS 1 . alpn=h3 no-default-alpn port=9443 ipv4hint=192.0.2.7: \
+          alpn h3 offers nothing this client speaks over TCP"
+        ]
+    );
 }
 
 /// RFC 9460 §2.4.2: AliasMode is followed (here two hops) to the ServiceMode records, whose "."
@@ -383,6 +396,16 @@ async fn an_alias_loop_falls_back_to_the_origin() {
         [row("192.0.2.1:443", 3, 4, Connected)]
     );
     assert_eq!(*asked.lock().unwrap(), ["svc.example", "a.example"]);
+    let skipped = won.report.skipped_https_records();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        (skipped[0].name(), skipped[0].record(), skipped[0].reason()),
+        (
+            "a.example",
+            "0 svc.example",
+            "AliasMode loop back to svc.example"
+        )
+    );
 }
 
 /// Without the mark, no HTTPS query is made at all (a plain TCP connect).
