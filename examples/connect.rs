@@ -23,7 +23,14 @@
 //! --sni NAME           with --tls: the server name to verify and send (default: each target's
 //!                      host, or its IP address)
 //! --alpn LIST          with --tls: ALPN protocols to offer, comma-separated (e.g. h2,http/1.1)
+//! --https-rr           resolve with hickory (needs `--features hickory`) and ask for the
+//!                      names' HTTPS records beside AAAA and A: they shape the race (Happy
+//!                      Eyeballs v3), with or without --tls
 //! ```
+//!
+//! `--plan`, `--json` and the report say where each address came from: `A`, `AAAA`, `hint`
+//! (an HTTPS record's `ipv4hint`/`ipv6hint`) or `literal`, with the HTTPS record's priority,
+//! target name, port and ALPN when one shaped the attempt.
 //!
 //! Exit status: 0 connected, 1 could not connect, 2 bad arguments or targets.
 
@@ -33,14 +40,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use connect_by_list::{
-    AddressFilter, Attempt, ConnectError, Connection, Connector, IpFamily, Nat64, Report,
+    AddressFilter, Attempt, ConnectError, Connection, Connector, HttpsVia, IpFamily, Nat64, Report,
     Synthesized,
 };
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: connect [--timeout MS] [--attempt-delay MS] [--local ADDR|all]... \
 [--deny-private] [-4 | -6] [--no-nat64] [--plan | --repeat N] [--json] [--tls [--insecure] \
-[--ca FILE] [--sni NAME] [--alpn LIST]] TARGET...";
+[--ca FILE] [--sni NAME] [--alpn LIST]] [--https-rr] TARGET...";
 
 #[derive(Debug, Default)]
 struct Options {
@@ -59,6 +66,7 @@ struct Options {
     ca: Option<String>,
     sni: Option<String>,
     alpn: Vec<String>,
+    https_rr: bool,
     targets: Vec<String>,
 }
 
@@ -105,6 +113,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
                 options.repeat = Some(runs);
             }
             "--tls" => options.tls = true,
+            "--https-rr" => options.https_rr = true,
             "--insecure" => options.insecure = true,
             "--ca" => options.ca = Some(args.next().ok_or("--ca needs a PEM file")?),
             "--sni" => options.sni = Some(args.next().ok_or("--sni needs a server name")?),
@@ -165,6 +174,17 @@ fn connector(options: &Options) -> Result<Connector, String> {
     if options.no_nat64 {
         builder = builder.nat64(Nat64::Off);
     }
+    #[cfg(feature = "hickory")]
+    if options.https_rr {
+        let resolver = connect_by_list::HickoryResolver::from_system_conf()
+            .map_err(|error| format!("cannot read the system's DNS configuration: {error}"))?;
+        builder = builder.resolver(resolver);
+    }
+    #[cfg(not(feature = "hickory"))]
+    if options.https_rr {
+        return Err("--https-rr needs a build with --features hickory".to_string());
+    }
+    builder = builder.https_records(options.https_rr);
     builder.build().map_err(|error| error.to_string())
 }
 
@@ -342,12 +362,41 @@ fn ms(duration: Duration) -> f64 {
     duration.as_micros() as f64 / 1000.0
 }
 
+/// Where an address came from: `literal`, `A`, `AAAA` or `hint`.
+fn came_from(
+    host: Option<&str>,
+    remote: std::net::SocketAddr,
+    via: Option<&HttpsVia>,
+) -> &'static str {
+    match (host, via) {
+        (_, Some(via)) if via.is_hint() => "hint",
+        (None, _) => "literal",
+        _ if remote.is_ipv6() => "AAAA",
+        _ => "A",
+    }
+}
+
+/// The HTTPS record that shaped an attempt, or `null`.
+fn https_json(via: Option<&HttpsVia>) -> Value {
+    via.map_or(Value::Null, |via| {
+        json!({
+            "priority": via.priority(),
+            "target": via.target(),
+            "port": via.port(),
+            "alpn": via.alpn().iter().map(|id| String::from_utf8_lossy(id)).collect::<Vec<_>>(),
+            "ech": via.ech().is_some(),
+        })
+    })
+}
+
 fn attempt_json(attempt: &Attempt) -> Value {
     json!({
         "local": attempt.local().map(|a| a.to_string()),
         "remote": attempt.remote().to_string(),
         "nat64": attempt.nat64().map(nat64_json),
         "host": attempt.host(),
+        "from": came_from(attempt.host(), attempt.remote(), attempt.https()),
+        "https": https_json(attempt.https()),
         "start_ms": ms(attempt.started()),
         "connected_ms": attempt.connected().map(ms),
         "end_ms": ms(attempt.ended()),
@@ -392,6 +441,11 @@ fn report_json(
         })).collect::<Vec<_>>(),
         "skipped": skipped_json(report),
         "favoured": report.favoured().map(|a| a.to_string()),
+        "skipped_https_records": report.skipped_https_records().iter().map(|s| json!({
+            "name": s.name(),
+            "record": s.record(),
+            "reason": s.reason(),
+        })).collect::<Vec<_>>(),
         "not_tried": report.not_tried().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "unanswered_lookups": report.unanswered_lookups().iter().map(|lookup| json!({
             "host": lookup.host(),
@@ -446,6 +500,8 @@ async fn show_plan(connector: &Connector, options: &Options) -> ExitCode {
                 "nat64": a.nat64().map(nat64_json),
                 "source": a.source().map(|s| s.to_string()),
                 "host": a.host(),
+                "from": came_from(a.host(), a.remote(), a.https()),
+                "https": https_json(a.https()),
             })
         })
         .collect();
@@ -457,8 +513,10 @@ async fn show_plan(connector: &Connector, options: &Options) -> ExitCode {
         for (i, a) in planned.attempts().iter().enumerate() {
             let local = a.local().map_or("-".to_string(), |l| l.to_string());
             let source = a.source().map_or("no route".to_string(), |s| s.to_string());
+            let from = came_from(a.host(), a.remote(), a.https());
+            let via = a.https().map(|via| format!(" [{via}]")).unwrap_or_default();
             println!(
-                "{:>3}  {:<46} {:<46} {source}",
+                "{:>3}  {:<46} {:<46} {source} ({from}){via}",
                 i + 1,
                 a.remote().to_string(),
                 local

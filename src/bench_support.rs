@@ -34,6 +34,8 @@ pub fn plan_order(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
             }),
         },
         probed: true,
+        group: 0,
+        via: None,
     }));
     std::iter::from_fn(|| plan.next())
         .map(|candidate| candidate.pair.remote)

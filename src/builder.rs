@@ -216,6 +216,19 @@ impl Builder {
         self
     }
 
+    /// Whether every connect (and [`Connector::plan`](crate::Connector::plan)) is to an HTTPS
+    /// service: then each name's HTTPS records (RFC 9460) are asked for beside AAAA and A and
+    /// shape the race as Happy Eyeballs v3 says (services by priority, their ports, address
+    /// hints; see the crate's README). A TLS race (`connect_tls`, `HttpsConnector`) asks for
+    /// them whatever this says. Needs a resolver that can ask (`HickoryResolver`); with the
+    /// system resolver nothing is asked and nothing waits.
+    ///
+    /// Default is off.
+    pub fn https_records(mut self, on: bool) -> Builder {
+        self.config.https_records = on;
+        self
+    }
+
     /// Whether to order addresses by RFC 6724. Off: they are tried in the caller's order
     /// (targets as given, each name's addresses as the resolver gave them); families still
     /// interleave (RFC 8305 §4).

@@ -63,6 +63,8 @@ pub(crate) struct Config {
     /// The connector's NAT64 prefixes, shared by its clones; made by `Connector::from_config`
     /// (a race without one, as in tests, makes its own).
     pub(crate) nat64_discovery: Option<Arc<Discovery>>,
+    /// HEv3: every connect asks for its names' HTTPS records (TLS handshakes do regardless).
+    pub(crate) https_records: bool,
 }
 
 impl Default for Config {
@@ -84,6 +86,7 @@ impl Default for Config {
             local_addrs: LocalAddrs::Kernel,
             route_probe: local::probe_route,
             history_capacity: 256,
+            https_records: false,
             history_ttl: Duration::from_secs(600),
             socket: Arc::new(SocketOptions {
                 nodelay: true,

@@ -158,13 +158,18 @@ impl Connector {
             Ok(targets) => {
                 let listed = crate::target::Listed(&targets);
                 let span = tracing::debug_span!("connect", id = next_id(), targets = %listed);
-                let race = Race::with_handshake(
+                let https_alpn = handshake.https_alpn();
+                let mut race = Race::with_handshake(
                     self.dial(),
                     Raced(handshake),
                     self.config.clone(),
                     targets,
                     self.history.clone(),
                 );
+                if let Some(alpn) = https_alpn {
+                    // HEv3: an HTTPS target's records are asked for beside AAAA and A.
+                    race.ask_https_records(crate::svcb::ClientSupport { alpn, ech: false });
+                }
                 (State::Racing(Box::new(race)), span)
             }
             Err(invalid) => {

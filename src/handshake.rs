@@ -48,6 +48,17 @@ pub trait Handshake: Send + Sync + 'static {
 
     /// Starts the handshake on a stream that has just connected to `peer`.
     fn handshake(&self, stream: TcpStream, peer: Peer) -> Self::Future;
+
+    /// Whether this handshake is HTTPS's, and the ALPN protocols it offers over TCP. When it
+    /// is, each name's HTTPS records (RFC 9460) are asked for beside AAAA and A and shape the
+    /// race (Happy Eyeballs v3): services by priority, their ports and address hints. Asked
+    /// once per connect, before the race begins.
+    ///
+    /// Default is `None` (no HTTPS query). `TlsHandshake` says `Some`, with its ALPN list
+    /// (`http/1.1` when the list is empty).
+    fn https_alpn(&self) -> Option<Vec<Vec<u8>>> {
+        None
+    }
 }
 
 impl<F, Fut, T> Handshake for F
@@ -71,9 +82,16 @@ pub struct Peer {
     pub(crate) host: Option<Arc<str>>,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) remote: SocketAddr,
+    pub(crate) https: Option<crate::HttpsVia>,
 }
 
 impl Peer {
+    /// The HTTPS record the address came from, with the ALPN protocols to offer on this
+    /// attempt and the record's ECH config list; `None` when no HTTPS record shaped it.
+    pub fn https(&self) -> Option<&crate::HttpsVia> {
+        self.https.as_ref()
+    }
+
     /// The host name the address came from, or `None` for an IP literal.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()

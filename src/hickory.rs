@@ -6,10 +6,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::rdata::svcb::{
+    Alpn, EchConfigList, IpHint, Mandatory, SvcParamValue, SVCB,
+};
+use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::proto::ProtoErrorKind;
 use hickory_resolver::{ResolveError, TokioResolver};
 
-use crate::{Family, Resolve, Resolving};
+use crate::{Family, HttpsRecord, Resolve, Resolving, ResolvingHttps};
 
 /// hickory-resolver's asynchronous DNS client as the connector's resolver: AAAA and A queries
 /// sent by Tokio tasks, no thread blocked.
@@ -125,6 +129,52 @@ impl Resolve for HickoryResolver {
             answer.or_else(|error| no_records_or_error(&name, family, error))
         })
     }
+
+    fn resolve_https(&self, name: &str) -> ResolvingHttps {
+        let resolver = Arc::clone(&self.resolver);
+        let name = name.to_owned();
+        Box::pin(async move {
+            match resolver.lookup(name.as_str(), RecordType::HTTPS).await {
+                Ok(lookup) => Ok(lookup
+                    .iter()
+                    .filter_map(|rdata| match rdata {
+                        RData::HTTPS(https) => Some(https_record(&https.0)),
+                        _ => None,
+                    })
+                    .collect()),
+                Err(error) if error.is_no_records_found() => Ok(Vec::new()),
+                Err(error) => Err(io::Error::new(
+                    io_kind(&error),
+                    format!("{name} HTTPS: {error}"),
+                )),
+            }
+        })
+    }
+}
+
+/// hickory's parsed record in this crate's form (hickory has checked the wire format).
+fn https_record(svcb: &SVCB) -> HttpsRecord {
+    let target = svcb.target_name().to_ascii();
+    let mut record = HttpsRecord::new(svcb.svc_priority(), &target);
+    for (_, value) in svcb.svc_params() {
+        record = match value {
+            SvcParamValue::Mandatory(Mandatory(keys)) => {
+                record.with_mandatory(keys.iter().map(|key| u16::from(*key)))
+            }
+            SvcParamValue::Alpn(Alpn(ids)) => record.with_alpn(ids),
+            SvcParamValue::NoDefaultAlpn => record.with_no_default_alpn(),
+            SvcParamValue::Port(port) => record.with_port(*port),
+            SvcParamValue::Ipv4Hint(IpHint(hints)) => {
+                record.with_ipv4_hints(hints.iter().map(|a| a.0))
+            }
+            SvcParamValue::Ipv6Hint(IpHint(hints)) => {
+                record.with_ipv6_hints(hints.iter().map(|aaaa| aaaa.0))
+            }
+            SvcParamValue::EchConfigList(EchConfigList(list)) => record.with_ech(list.clone()),
+            SvcParamValue::Unknown(_) => record,
+        };
+    }
+    record
 }
 
 /// The `io::ErrorKind` of a hickory error: timeouts and I/O errors keep theirs.
@@ -170,7 +220,8 @@ mod tests {
     use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
     use hickory_resolver::name_server::TokioConnectionProvider;
     use hickory_resolver::proto::op::{Message, MessageType};
-    use hickory_resolver::proto::rr::rdata::{A, AAAA};
+    use hickory_resolver::proto::rr::rdata::svcb::SvcParamKey;
+    use hickory_resolver::proto::rr::rdata::{A, AAAA, HTTPS};
     use hickory_resolver::proto::rr::{RData, Record, RecordType};
     use hickory_resolver::proto::xfer::Protocol;
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -201,6 +252,21 @@ mod tests {
             ("svc.test.", RecordType::AAAA) => Some(RData::AAAA(AAAA(SVC_V6))),
             ("svc.test.", RecordType::A) => Some(RData::A(A(SVC_V4))),
             ("v4only.test.", RecordType::A) => Some(RData::A(A(V4_ONLY))),
+            ("_8443._https.svc.test.", RecordType::HTTPS) => Some(RData::HTTPS(HTTPS(SVCB::new(
+                1,
+                hickory_resolver::proto::rr::Name::root(),
+                vec![
+                    (
+                        SvcParamKey::Alpn,
+                        SvcParamValue::Alpn(Alpn(vec!["h2".into()])),
+                    ),
+                    (SvcParamKey::Port, SvcParamValue::Port(9443)),
+                    (
+                        SvcParamKey::Ipv4Hint,
+                        SvcParamValue::Ipv4Hint(IpHint(vec![A(V4_ONLY)])),
+                    ),
+                ],
+            )))),
             ("svc.test." | "v4only.test.", _) => None,
             ("broken.test.", _) => {
                 return reply.set_response_code(ResponseCode::ServFail).clone();
@@ -253,6 +319,26 @@ mod tests {
             TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
         *builder.options_mut() = options;
         HickoryResolver::new(builder.build())
+    }
+
+    /// HTTPS records come over DNS from a server on loopback, as this crate's `HttpsRecord`;
+    /// a name with none answers an empty list, not an error.
+    #[tokio::test]
+    async fn https_records_are_asked_and_converted() {
+        let resolver = test_resolver().await;
+        let records = resolver
+            .resolve_https("_8443._https.svc.test")
+            .await
+            .expect("HTTPS");
+        assert_eq!(
+            records,
+            [HttpsRecord::new(1, ".")
+                .with_alpn(["h2"])
+                .with_port(9443)
+                .with_ipv4_hints([V4_ONLY])]
+        );
+        let none = resolver.resolve_https("v4only.test").await;
+        assert_eq!(none.expect("no HTTPS records is not an error"), []);
     }
 
     #[tokio::test]

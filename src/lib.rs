@@ -233,6 +233,7 @@ mod reqwest_bridge;
 mod resolve;
 #[cfg(feature = "hyper")]
 mod service;
+mod svcb;
 mod sys;
 mod target;
 #[cfg(feature = "rustls")]
@@ -262,12 +263,13 @@ pub use report::{
 };
 #[cfg(any(feature = "reqwest", feature = "reqwest012"))]
 pub use reqwest_bridge::ReqwestResolver;
-pub use resolve::{Family, IpFamily, Resolve, Resolving, SystemResolver};
+pub use resolve::{Family, IpFamily, Resolve, Resolving, ResolvingHttps, SystemResolver};
 #[cfg(feature = "hyper")]
 pub use service::{ConnectInfo, HttpStream, UriConnecting, UriConnector};
 /// The socket type [`Builder::on_socket`] hands to its function, re-exported so that the
 /// versions match.
 pub use socket2;
+pub use svcb::{HttpsRecord, HttpsVia, MalformedRecord, SkippedRecord};
 pub use target::{Host, IntoTarget, IntoTargets, InvalidTarget, Target};
 #[cfg(feature = "rustls")]
 pub use tls::{TlsConnecting, TlsHandshake};

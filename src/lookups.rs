@@ -180,6 +180,12 @@ impl Lookups {
 }
 
 impl Resolve for Lookups {
+    /// Straight to the resolver: HTTPS lookups are neither shared nor cached here (a resolver
+    /// such as hickory caches them itself).
+    fn resolve_https(&self, name: &str) -> crate::resolve::ResolvingHttps {
+        self.resolver.resolve_https(name)
+    }
+
     fn resolve(&self, name: &str, family: Family) -> Resolving {
         let key: Key = (name.to_ascii_lowercase().into_boxed_str(), family);
         if let Some(addrs) = self.table.cached(&key) {

@@ -33,6 +33,11 @@ pub(crate) struct Candidate {
     /// Whether `dest.source` came from the kernel; route lookups wait until there is more than
     /// one candidate to order, so a single address costs none.
     pub(crate) probed: bool,
+    /// Its HTTPS record's priority group (HEv3): lower groups are tried first, ranking and
+    /// interleaving apply within each. 0 when no HTTPS record shapes the connect.
+    pub(crate) group: u32,
+    /// The HTTPS record's service it came from, if any.
+    pub(crate) via: Option<crate::svcb::HttpsVia>,
 }
 
 impl Candidate {
@@ -87,6 +92,11 @@ pub(crate) struct Plan {
     taken: usize,
     preferred: Option<Family>,
     last: Option<Family>,
+    /// HEv3 priority groups: the family of each group's best untried candidate at the last
+    /// sort, lowest group first; empty while every candidate is in group 0.
+    group_leaders: Vec<(u32, Family)>,
+    /// The group being taken, and how many were taken from it.
+    current_group: Option<(u32, usize)>,
 }
 
 impl Plan {
@@ -114,6 +124,8 @@ impl Plan {
             taken: 0,
             preferred: None,
             last: None,
+            group_leaders: Vec::new(),
+            current_group: None,
         }
     }
 
@@ -207,6 +219,7 @@ impl Plan {
                 untried.insert(0, candidate);
             }
         }
+        self.sort_groups(&mut untried);
         self.sorted = true;
         let Some(best) = untried.first().map(Candidate::family) else {
             return;
@@ -245,6 +258,9 @@ impl Plan {
         if !self.sorted {
             self.sort();
         }
+        if !self.group_leaders.is_empty() {
+            return self.next_in_group();
+        }
         let preferred = self.preferred?;
         let wanted = match self.last {
             Some(last) if self.taken >= self.first_family_count => last.other(),
@@ -257,6 +273,80 @@ impl Plan {
         self.taken += 1;
         self.last = Some(candidate.family());
         Some(candidate)
+    }
+
+    /// HEv3: puts lower priority groups first, keeping the ranked order within each (the sort
+    /// is stable), and notes each group's leading family. Nothing to do in group 0 alone.
+    fn sort_groups(&mut self, untried: &mut [Candidate]) {
+        self.group_leaders.clear();
+        if untried.iter().all(|candidate| candidate.group == 0) {
+            return;
+        }
+        untried.sort_by_key(|candidate| candidate.group);
+        for candidate in untried.iter() {
+            if self.group_leaders.last().map(|(group, _)| *group) != Some(candidate.group) {
+                self.group_leaders
+                    .push((candidate.group, candidate.family()));
+            }
+        }
+    }
+
+    /// [`next`](Self::next) with priority groups: the lowest group left goes first, and within
+    /// it families interleave as RFC 8305 §4 says, starting from the group's best candidate.
+    fn next_in_group(&mut self) -> Option<Candidate> {
+        let top = |queue: &Vec<Candidate>| queue.last().map(|candidate| candidate.group);
+        let group = self.queues.iter().filter_map(top).min()?;
+        let taken_in_group = match self.current_group {
+            Some((current, taken)) if current == group => taken,
+            _ => 0,
+        };
+        let leader = self
+            .group_leaders
+            .iter()
+            .find(|(leading, _)| *leading == group)
+            .map(|(_, family)| *family);
+        let wanted = match (self.last, leader) {
+            (Some(last), _) if taken_in_group >= self.first_family_count => last.other(),
+            (_, Some(leader)) => leader,
+            (last, None) => last.map_or(Family::V6, Family::other),
+        };
+        let family = if top(&self.queues[slot(wanted)]) == Some(group) {
+            wanted
+        } else {
+            wanted.other()
+        };
+        let candidate = self.queues[slot(family)].pop()?;
+        self.taken += 1;
+        self.last = Some(family);
+        self.current_group = Some((group, taken_in_group + 1));
+        Some(candidate)
+    }
+
+    /// Takes out the untried candidates `drop` picks (HTTPS hints that real answers replace),
+    /// and forgets their pairs, so that the same pair may come again from the real answer.
+    pub(crate) fn remove_untried(&mut self, drop: impl Fn(&Candidate) -> bool) {
+        let mut removed = Vec::new();
+        if self.lone.as_ref().is_some_and(&drop) {
+            removed.extend(self.lone.take().map(|lone| lone.pair));
+        }
+        for queue in std::iter::once(&mut self.incoming).chain(self.queues.iter_mut()) {
+            queue.retain(|candidate| {
+                let keep = !drop(candidate);
+                if !keep {
+                    removed.push(candidate.pair);
+                }
+                keep
+            });
+        }
+        self.incoming_count = [Family::V6, Family::V4].map(|family| {
+            self.incoming
+                .iter()
+                .filter(|candidate| candidate.family() == family)
+                .count()
+        });
+        for pair in removed {
+            self.seen.forget(&pair);
+        }
     }
 
     /// Whether an untried candidate of this family is waiting.
@@ -336,6 +426,11 @@ enum Recorded {
 }
 
 impl Seen {
+    fn forget(&mut self, pair: &Pair) {
+        self.few.retain(|(seen, _)| seen != pair);
+        self.many.remove(pair);
+    }
+
     fn is_empty(&self) -> bool {
         self.few.is_empty() && self.many.is_empty()
     }
@@ -428,6 +523,8 @@ impl Pairing {
                 order: (order.0, order.1, rank),
                 dest,
                 probed,
+                group: 0,
+                via: None,
             };
         let Some(locals) = &self.locals else {
             // Taken as routable from an address of its own family until the plan looks it up.
@@ -517,6 +614,8 @@ pub(crate) mod tests {
                 source: Some(local::unspecified_of(remote)),
             },
             probed: true,
+            group: 0,
+            via: None,
         }
     }
 
@@ -532,6 +631,112 @@ pub(crate) mod tests {
             .into_iter()
             .map(|c| c.pair.remote.to_string())
             .collect()
+    }
+
+    fn grouped(remote: &str, order: usize, group: u32) -> Candidate {
+        Candidate {
+            group,
+            ..candidate(remote, (0, order))
+        }
+    }
+
+    fn take_all(plan: &mut Plan) -> Vec<String> {
+        plan.drain()
+            .into_iter()
+            .map(|c| c.pair.remote.to_string())
+            .collect()
+    }
+
+    /// HEv3 (draft-ietf-happy-happyeyeballs-v3 §5): ServiceMode priority groups are tried
+    /// lowest first, whatever the caller's order; families interleave within each group,
+    /// starting from the group's best candidate.
+    #[test]
+    fn priority_groups_go_in_order_and_interleave_inside() {
+        let mut plan = Plan::new(1, 100, Ranking::InputOrder, None);
+        plan.add([
+            grouped("192.0.2.30:1", 0, 3),
+            grouped("192.0.2.20:1", 1, 2),
+            grouped("[2001:db8::10]:1", 2, 1),
+            grouped("[2001:db8::11]:1", 3, 1),
+            grouped("192.0.2.10:1", 4, 1),
+            grouped("192.0.2.11:1", 5, 1),
+            grouped("[2001:db8::20]:1", 6, 2),
+        ]);
+        assert_eq!(
+            take_all(&mut plan),
+            [
+                "[2001:db8::10]:1",
+                "192.0.2.10:1",
+                "[2001:db8::11]:1",
+                "192.0.2.11:1",
+                // Group 2 starts from its own best (IPv4 here), not from where group 1 ended.
+                "192.0.2.20:1",
+                "[2001:db8::20]:1",
+                "192.0.2.30:1",
+            ]
+        );
+    }
+
+    /// HEv3: groups come before RFC 6724's order, which still orders each group.
+    #[test]
+    fn ranking_orders_each_group_but_not_across_groups() {
+        let source = |remote: SocketAddr| -> IpAddr {
+            if remote.is_ipv4() {
+                "192.0.2.1".parse().unwrap()
+            } else {
+                "2001:db8::1".parse().unwrap()
+            }
+        };
+        let mut plan = Plan::new(
+            1,
+            100,
+            Ranking::Rfc6724(Arc::new(PolicyTable::default())),
+            None,
+        );
+        let ranked = |remote: &str, order: usize, group: u32| {
+            let mut candidate = grouped(remote, order, group);
+            candidate.dest.source = Some(source(candidate.pair.remote));
+            candidate
+        };
+        plan.add([
+            ranked("192.0.2.10:1", 0, 1),
+            ranked("[2001:db8::10]:1", 1, 1),
+            ranked("198.51.100.20:1", 2, 2),
+            ranked("[2001:db8::20]:1", 3, 2),
+        ]);
+        // In each group RFC 6724 puts IPv6 (precedence 40) before IPv4 (35).
+        assert_eq!(
+            take_all(&mut plan),
+            [
+                "[2001:db8::10]:1",
+                "192.0.2.10:1",
+                "[2001:db8::20]:1",
+                "198.51.100.20:1",
+            ]
+        );
+    }
+
+    /// A late answer for a lower group goes before what is left of higher ones; the last
+    /// winner (history) goes first within its own group only.
+    #[test]
+    fn late_lower_groups_and_the_favourite_keep_group_order() {
+        let mut plan = Plan::new(1, 100, Ranking::InputOrder, None);
+        plan.add([
+            grouped("192.0.2.20:1", 0, 2),
+            grouped("192.0.2.21:1", 1, 2),
+            grouped("192.0.2.22:1", 2, 2),
+        ]);
+        plan.favour(Pair {
+            local: None,
+            remote: "192.0.2.22:1".parse().unwrap(),
+        });
+        let first = plan.next().map(|c| c.pair.remote.to_string());
+        assert_eq!(first.as_deref(), Some("192.0.2.22:1"));
+        plan.add([grouped("192.0.2.10:1", 3, 1)]);
+        assert_eq!(
+            take_all(&mut plan),
+            ["192.0.2.10:1", "192.0.2.20:1", "192.0.2.21:1"]
+        );
     }
 
     /// RFC 8305 §4: families alternate, starting with the first address's family.

@@ -188,6 +188,8 @@ struct Ledger {
     cut: Vec<SocketAddr>,
     /// The last winner, when it went first.
     favoured: Option<SocketAddr>,
+    /// HEv3: HTTPS records not used, with why.
+    skipped_https_records: Vec<crate::SkippedRecord>,
 }
 
 /// One attempt in flight: dialing, then handshaking.
@@ -243,6 +245,8 @@ pub(crate) struct Race<D: Dial, H: Handshake<D::Stream> = NoHandshake> {
     ledger: Ledger,
     /// RFC 8305 §7: IPv4 addresses with no route become IPv6 ones under the NAT64 prefixes.
     nat64: Synthesis,
+    /// HEv3: the HTTPS records' side, when the target is HTTPS.
+    https: Option<Box<https::HttpsRace>>,
 }
 
 impl<D: Dial, H: Handshake<D::Stream>> std::fmt::Debug for Race<D, H> {
@@ -309,6 +313,9 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             in_flight: Vec::new(),
             may_start: false,
             ledger: Ledger::default(),
+            https: config
+                .https_records
+                .then(|| Box::new(https::HttpsRace::new(Default::default()))),
             config,
         }
     }
@@ -345,6 +352,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             table: self.config.policy_table.clone(),
         });
         self.ask_resolver();
+        self.ask_https();
         for index in 0..self.targets.len() {
             if let Host::Ip(ip) = *self.targets[index].host() {
                 self.consider(index, 0, None, ip);
@@ -511,10 +519,16 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
 
     /// Takes in every answer that has come.
     fn take_answers(&mut self, cx: &mut Context<'_>) {
-        while let Some(Poll::Ready(Some(answer))) =
-            self.lookups.out.as_mut().map(|out| out.poll_next_unpin(cx))
-        {
-            self.on_answer(answer);
+        loop {
+            while let Some(Poll::Ready(Some(answer))) =
+                self.lookups.out.as_mut().map(|out| out.poll_next_unpin(cx))
+            {
+                self.on_answer(answer);
+            }
+            // An HTTPS answer may start lookups of its services' names: poll them too.
+            if !self.take_https_answers(cx) {
+                break;
+            }
         }
         // After the answers: an answer may have started the discovery, which must be polled
         // (and so started) now.
@@ -523,6 +537,9 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
 
     fn on_answer(&mut self, (index, family, answer): Answer) {
         self.lookups.pending[slot(family)] -= 1;
+        if let Some(extra) = index.checked_sub(self.targets.len()) {
+            return self.on_service_answer(extra, family, answer);
+        }
         let Host::Name(name) = self.targets[index].host().clone() else {
             return;
         };
@@ -546,12 +563,21 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 // caller's order (rule 10) does not depend on timing. (`cap` is bounded by
                 // `build()`, so this cannot overflow.)
                 let offset = if family == Family::V6 { 0 } else { cap };
-                for (i, ip) in addrs.into_iter().enumerate() {
-                    self.consider(index, offset + i, Some(name.clone()), ip);
+                if self.https_takes(index) {
+                    let placed = addrs.into_iter().enumerate();
+                    let placed = placed.map(|(i, ip)| (offset + i, ip)).collect();
+                    self.on_origin_answer(index, family, placed);
+                } else {
+                    for (i, ip) in addrs.into_iter().enumerate() {
+                        self.consider(index, offset + i, Some(name.clone()), ip);
+                    }
                 }
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 // NODATA or NXDOMAIN: an answer, not a failure of the lookup.
+                if self.https_takes(index) {
+                    self.on_origin_answer(index, family, Vec::new());
+                }
                 tracing::trace!(host = %name, %family, %error, "no records of this family");
                 self.lookups.names[index].first_error.get_or_insert(error);
             }
@@ -632,6 +658,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                         host: record.host.clone(),
                         local: record.local,
                         remote: record.remote,
+                        https: record.https.clone(),
                     };
                     attempt.phase = Phase::Handshaking(self.handshake.handshake(stream, peer));
                 }
@@ -673,11 +700,15 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// And RFC 8305 §5: what won last time goes first. When the last winner is an address of a
     /// family whose answer is still out, the race waits for it as it would for AAAA, at most the
     /// resolution delay; once it is in the plan the race starts at once, with no delay.
+    ///
+    /// HEv3 §4: with HTTPS records asked, also wait for their answer, at most the resolution
+    /// delay since the first address (hints count as addresses).
     fn start_racing(&mut self, now: Instant) {
-        if self.stage != Stage::Resolving || self.plan.untried() == 0 {
+        let no_address = self.plan.untried() == 0 && !self.https_holds();
+        if self.stage != Stage::Resolving || no_address {
             return;
         }
-        if self.awaited_family().is_some() {
+        if self.awaited_family().is_some() || self.https_pending() {
             if !self.timers.is_set(Timer::Resolution) {
                 self.timers
                     .set(Timer::Resolution, now + self.config.resolution_delay);
@@ -687,6 +718,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             }
         }
         self.timers.clear(Timer::Resolution);
+        self.https_give_up();
         self.stage = Stage::Racing;
         self.may_start = true;
     }
@@ -737,7 +769,10 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// in the plan or a lookup that could add to it is out.
     fn more_may_start(&self) -> bool {
         !self.plan.is_capped()
-            && (self.plan.untried() > 0 || self.lookups.any_out() || self.nat64.is_discovering())
+            && (self.plan.untried() > 0
+                || self.lookups.any_out()
+                || self.nat64.is_discovering()
+                || self.https_holds())
     }
 
     /// Nothing is in flight and nothing more can start: the connect has failed.
@@ -777,6 +812,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             error: None,
             mptcp_fallback: None,
             nat64: self.nat64.of(pair.remote),
+            https: candidate.via,
         });
         let mut dialing = self.dial.dial(pair);
         self.ledger.attempts[index].mptcp_fallback = D::mptcp_fallback(&mut dialing).map(Arc::new);
@@ -877,6 +913,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             elapsed,
             not_tried,
             unanswered,
+            skipped_https_records: std::mem::take(&mut self.ledger.skipped_https_records),
         }
     }
 
@@ -953,6 +990,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 // caller gets round to dropping this future.
                 self.lookups.out = None;
                 self.nat64.stop();
+                self.https = None;
                 self.timers = Timers::default();
                 return Poll::Ready(answer);
             }
@@ -1010,9 +1048,12 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
         self.take_answers(cx);
         let deadline_passed = self.timers.poll(cx, None).is_ready();
-        if (self.lookups.any_out() || self.nat64.is_discovering()) && !deadline_passed {
+        if (self.lookups.any_out() || self.nat64.is_discovering() || self.https_pending())
+            && !deadline_passed
+        {
             return Poll::Pending;
         }
+        self.https_give_up();
         self.stage = Stage::Finished;
         self.nat64.stop();
         let candidates = self.plan.drain();
@@ -1036,6 +1077,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 local: candidate.pair.local,
                 remote: candidate.pair.remote,
                 nat64: self.nat64.of(candidate.pair.remote),
+                https: candidate.via,
             })
             .collect();
         Poll::Ready(Ok(Planned { attempts, report }))
@@ -1111,6 +1153,7 @@ pub struct PlannedAttempt {
     remote: SocketAddr,
     source: Option<IpAddr>,
     nat64: Option<crate::Synthesized>,
+    https: Option<crate::HttpsVia>,
 }
 
 impl PlannedAttempt {
@@ -1140,7 +1183,14 @@ impl PlannedAttempt {
     pub fn source(&self) -> Option<IpAddr> {
         self.source
     }
+
+    /// The HTTPS record the address and port come from (Happy Eyeballs v3), or `None` when
+    /// they come from the name's A/AAAA answer as usual (or an IP literal).
+    pub fn https(&self) -> Option<&crate::HttpsVia> {
+        self.https.as_ref()
+    }
 }
 
+mod https;
 #[cfg(test)]
 mod tests;

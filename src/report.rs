@@ -132,9 +132,16 @@ pub struct Attempt {
     pub(crate) error: Option<Arc<io::Error>>,
     pub(crate) mptcp_fallback: Option<Arc<io::Error>>,
     pub(crate) nat64: Option<crate::Synthesized>,
+    pub(crate) https: Option<crate::HttpsVia>,
 }
 
 impl Attempt {
+    /// The HTTPS record this attempt's address and port came from (Happy Eyeballs v3), or
+    /// `None` when it came from the name's A/AAAA answer as usual (or is an IP literal).
+    pub fn https(&self) -> Option<&crate::HttpsVia> {
+        self.https.as_ref()
+    }
+
     /// With [`Builder::mptcp`](crate::Builder::mptcp) on: why this attempt could not open a
     /// Multipath TCP socket and used plain TCP instead: the failed step and the kernel's error
     /// (`open an MPTCP socket: …` when MPTCP is not built in or `net.mptcp.enabled=0`; `set
@@ -232,6 +239,9 @@ impl fmt::Display for Attempt {
         }
         if let Some(local) = self.local {
             write!(f, " from {local}")?;
+        }
+        if let Some(via) = &self.https {
+            write!(f, " [{via}]")?;
         }
         write!(f, " {} at {}", self.outcome, Millis(self.ended))?;
         match (&self.error, self.outcome) {
@@ -424,9 +434,18 @@ pub struct Report {
     pub(crate) elapsed: Duration,
     pub(crate) not_tried: Vec<SocketAddr>,
     pub(crate) unanswered: Vec<Unanswered>,
+    pub(crate) skipped_https_records: Vec<crate::SkippedRecord>,
 }
 
 impl Report {
+    /// HTTPS records (Happy Eyeballs v3) that were not used, each with its reason: records
+    /// that offer nothing over TCP (`h3` only), carry a `mandatory` key this client does not
+    /// support, sit beside an AliasMode record or past the cap of 16, and alias loops or
+    /// chains longer than 8.
+    pub fn skipped_https_records(&self) -> &[crate::SkippedRecord] {
+        &self.skipped_https_records
+    }
+
     /// Every attempt that started, in the order they started.
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts

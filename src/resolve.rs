@@ -90,6 +90,9 @@ impl IpFamily {
 /// ```
 pub type Resolving = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
 
+/// What [`Resolve::resolve_https`] returns: a boxed future of a name's HTTPS records.
+pub type ResolvingHttps = Pin<Box<dyn Future<Output = io::Result<Vec<crate::HttpsRecord>>> + Send>>;
+
 /// Turns a host name into addresses of one family.
 ///
 /// The connector calls it twice per name, once per family, and polls both at once. An empty
@@ -133,6 +136,21 @@ pub trait Resolve: fmt::Debug + Send + Sync + 'static {
     /// [`SystemResolver`] (or another blocking call) should say `true` too.
     fn blocks_a_thread(&self) -> bool {
         false
+    }
+
+    /// Starts looking up `name`'s HTTPS records (RFC 9460, type 65), for connects whose target
+    /// is HTTPS (Happy Eyeballs v3). `name` is already the query name (`_8443._https.host` for
+    /// ports other than 443). An empty answer means the name has none.
+    ///
+    /// Default: an error of kind [`io::ErrorKind::Unsupported`], which the connector takes as
+    /// "no records" at once, without waiting. [`SystemResolver`] cannot ask for them
+    /// (`getaddrinfo` knows only addresses); `HickoryResolver` can.
+    fn resolve_https(&self, name: &str) -> ResolvingHttps {
+        let _ = name;
+        Box::pin(std::future::ready(Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this resolver cannot ask for HTTPS records",
+        ))))
     }
 }
 

@@ -71,10 +71,32 @@ impl Handshake for TlsHandshake {
     type Future = TlsConnecting;
 
     fn handshake(&self, stream: TcpStream, peer: Peer) -> TlsConnecting {
-        match self.name_for(&peer) {
-            Ok(name) => TlsConnecting(Inner::Connecting(self.connector.connect(name, stream))),
+        let name = self.name_for(&peer);
+        // HEv3: an attempt shaped by an HTTPS record offers the ALPN protocols both sides share.
+        let shared = peer.https().map(|via| via.alpn());
+        let offered = &self.connector.config().alpn_protocols;
+        let connector = match shared {
+            Some(shared) if shared != offered.as_slice() => {
+                let mut config = (**self.connector.config()).clone();
+                config.alpn_protocols = shared.to_vec();
+                TlsConnector::from(Arc::new(config))
+            }
+            _ => self.connector.clone(),
+        };
+        match name {
+            Ok(name) => TlsConnecting(Inner::Connecting(connector.connect(name, stream))),
             Err(error) => TlsConnecting(Inner::Invalid(Some(error))),
         }
+    }
+
+    /// TLS raced by this crate is taken as HTTPS: its names' HTTPS records are asked for.
+    fn https_alpn(&self) -> Option<Vec<Vec<u8>>> {
+        let offered = &self.connector.config().alpn_protocols;
+        Some(if offered.is_empty() {
+            vec![b"http/1.1".to_vec()]
+        } else {
+            offered.clone()
+        })
     }
 }
 
