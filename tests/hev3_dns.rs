@@ -3,7 +3,8 @@
 //! names (the URI's port is closed), and HTTP/2 is negotiated or not as the record's ALPN says.
 #![allow(clippy::unwrap_used)]
 
-use std::convert::Infallible;
+mod support;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,12 +20,12 @@ use hickory_resolver::proto::rr::rdata::{A, HTTPS};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::Version;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::{TcpListener, UdpSocket};
+use hyper_util::rt::TokioExecutor;
+use tokio::net::UdpSocket;
 
 fn provider() -> Arc<connect_by_list::rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -51,40 +52,6 @@ fn configs() -> (ServerConfig, ClientConfig) {
         .with_no_client_auth();
     client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     (server, client)
-}
-
-async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
-}
-
-/// An HTTPS server on 127.0.0.1 speaking HTTP/2 when ALPN chose `h2`, else HTTP/1.1.
-async fn https_server(config: ServerConfig) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                let io = TokioIo::new(stream);
-                let service = hyper::service::service_fn(hello);
-                if h2 {
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(io, service)
-                        .await;
-                } else {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                }
-            });
-        }
-    });
-    addr
 }
 
 /// The zone: `app.test` has A 127.0.0.1 and no AAAA; `_{h2_port}._https.app.test` sends
@@ -195,7 +162,7 @@ fn closed_port() -> u16 {
 #[tokio::test]
 async fn hyper_reaches_the_records_port_with_the_records_alpn() {
     let (server_tls, client_tls) = configs();
-    let live = https_server(server_tls).await;
+    let live = support::tls::https_server(server_tls, "127.0.0.1:0").await;
     let (h2_port, h1_port) = (closed_port(), closed_port());
     let (dns, https_queries) = dns_server(h2_port, h1_port, live.port()).await;
     let connector = Connector::builder()

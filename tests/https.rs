@@ -3,16 +3,15 @@
 //! HTTP/1.1 or HTTP/2, and every response carries the race's report.
 #![allow(clippy::unwrap_used)]
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use connect_by_list::rustls::{ClientConfig, ServerConfig};
 use connect_by_list::{ConnectErrorKind, ConnectInfo, Connector, HttpsConnector};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::Version;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
@@ -25,40 +24,6 @@ fn configs(server_alpn: &[&[u8]]) -> (ServerConfig, ClientConfig) {
     let client_alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
     let (server, client, _) = support::tls::configs(&["app.test".into()], server_alpn, client_alpn);
     (server, client)
-}
-
-async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
-}
-
-/// An HTTPS server on `at` speaking HTTP/2 when ALPN chose `h2`, else HTTP/1.1.
-async fn https_server(config: ServerConfig, at: &str) -> SocketAddr {
-    let listener = TcpListener::bind(at).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                let io = TokioIo::new(stream);
-                let service = hyper::service::service_fn(hello);
-                if h2 {
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(io, service)
-                        .await;
-                } else {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                }
-            });
-        }
-    });
-    addr
 }
 
 /// Accepts TCP on `at` and then says nothing, holding every connection open.
@@ -107,7 +72,7 @@ async fn alpn_chooses_http1_or_http2() {
         (&[&b"h2"[..], &b"http/1.1"[..]][..], Version::HTTP_2),
     ] {
         let (server, tls) = configs(alpn);
-        let addr = https_server(server, "127.0.0.1:0").await;
+        let addr = support::tls::https_server(server, "127.0.0.1:0").await;
         let client = client(&[addr], tls);
         let uri = format!("https://app.test:{}/", addr.port());
         let (version, info, body) = get(&client, &uri).await;
@@ -126,7 +91,7 @@ async fn alpn_chooses_http1_or_http2() {
 #[tokio::test]
 async fn a_stalled_tls_server_is_raced_past() {
     let (server, tls) = configs(&[b"http/1.1"]);
-    let live = https_server(server, "127.0.0.2:0").await;
+    let live = support::tls::https_server(server, "127.0.0.2:0").await;
     let stalled = stalling_server(SocketAddr::from(([127, 0, 0, 1], live.port()))).await;
     let client = client(&[stalled, live], tls);
     let started = std::time::Instant::now();
@@ -156,7 +121,10 @@ async fn http_uris_are_plain_unless_https_only() {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(hello))
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(support::tls::hello),
+                    )
                     .await;
             });
         }

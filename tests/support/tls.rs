@@ -38,3 +38,43 @@ pub fn configs(
     client.alpn_protocols = client_alpn.iter().map(|p| p.to_vec()).collect();
     (server, client, pem)
 }
+
+pub async fn hello(
+    _: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<http_body_util::Full<hyper::body::Bytes>>, std::convert::Infallible> {
+    Ok(hyper::Response::new(http_body_util::Full::new(
+        hyper::body::Bytes::from_static(b"hello"),
+    )))
+}
+
+/// An HTTPS server on `at` (port 0 picks one) answering every request with `hello`, in HTTP/2
+/// when ALPN chose `h2`, else HTTP/1.1; it runs on the caller's runtime until that ends.
+pub async fn https_server(config: ServerConfig, at: &str) -> std::net::SocketAddr {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind(at).await.expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = TokioIo::new(stream);
+                let service = hyper::service::service_fn(hello);
+                if h2 {
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(io, service)
+                        .await;
+                } else {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
