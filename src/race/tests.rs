@@ -222,7 +222,7 @@ async fn run(mut race: Race<ScriptedDial>) -> Result<Won<Stream>, ConnectError> 
 }
 
 /// (remote, started ms, ended ms, outcome) for each attempt.
-fn timeline(report: &Report) -> Vec<(String, u128, u128, Outcome)> {
+pub(super) fn timeline(report: &Report) -> Vec<(String, u128, u128, Outcome)> {
     report
         .attempts()
         .iter()
@@ -237,7 +237,7 @@ fn timeline(report: &Report) -> Vec<(String, u128, u128, Outcome)> {
         .collect()
 }
 
-fn row(
+pub(super) fn row(
     remote: &str,
     started: u128,
     ended: u128,

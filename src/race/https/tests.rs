@@ -10,11 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Config;
+// The race tests' exact rows: (remote, started ms, ended ms, outcome).
 use crate::dial::Dial;
 use crate::error::ConnectError;
 use crate::plan::Pair;
+use crate::race::tests::{row, timeline};
 use crate::race::{Race, Won};
-use crate::report::{Outcome, Report};
+use crate::report::Outcome;
 use crate::resolve::{Family, Resolve, Resolving, ResolvingHttps};
 use crate::svcb::ClientSupport;
 use crate::target::IntoTargets;
@@ -139,27 +141,6 @@ fn race<M>(dials: &Dials, resolver: Resolver, targets: impl IntoTargets<M>) -> R
 
 async fn run(mut race: Race<Dials>) -> Result<Won<SocketAddr>, ConnectError> {
     std::future::poll_fn(|cx| race.poll_race(cx)).await
-}
-
-/// (remote, started ms, ended ms, outcome) for each attempt.
-fn timeline(report: &Report) -> Vec<(String, u128, u128, Outcome)> {
-    report
-        .attempts()
-        .iter()
-        .map(|a| {
-            let times = (a.started().as_millis(), a.ended().as_millis());
-            (a.remote().to_string(), times.0, times.1, a.outcome())
-        })
-        .collect()
-}
-
-fn row(
-    remote: &str,
-    started: u128,
-    ended: u128,
-    outcome: Outcome,
-) -> (String, u128, u128, Outcome) {
-    (remote.to_owned(), started, ended, outcome)
 }
 
 /// HEv3 §4: the HTTPS answer is in before any address: the race starts with the first address
