@@ -816,10 +816,12 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         });
         let mut dialing = self.dial.dial(pair);
         self.ledger.attempts[index].mptcp_fallback = D::mptcp_fallback(&mut dialing).map(Arc::new);
-        let expires = self.config.attempt_timeout.map(|timeout| {
-            now.checked_add(timeout)
-                .unwrap_or(now + crate::config::MAX_DELAY)
-        });
+        // A timeout past what the clock can hold never ends the attempt, as the deadline's does
+        // not (`begin`): it is no limit in practice, and no cap is made up for it here.
+        let expires = self
+            .config
+            .attempt_timeout
+            .and_then(|timeout| now.checked_add(timeout));
         self.in_flight.push(InFlight {
             index,
             phase: Phase::Dialing(dialing),
