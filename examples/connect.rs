@@ -283,6 +283,7 @@ mod tls {
         let info = json!({
             "version": session.protocol_version().map(|v| format!("{v:?}")),
             "alpn": session.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
+            "ech": format!("{:?}", session.ech_status()),
         });
         Ok((connection.map_stream(drop), Some(info)))
     }

@@ -159,16 +159,20 @@ impl Connector {
                 let listed = crate::target::Listed(&targets);
                 let span = tracing::debug_span!("connect", id = next_id(), targets = %listed);
                 let https_alpn = handshake.https_alpn();
+                let ech = handshake.https_ech();
                 let mut race = Race::with_handshake(
                     self.dial(),
-                    Raced(handshake),
+                    Raced {
+                        handshake,
+                        dial: self.dial(),
+                    },
                     self.config.clone(),
                     targets,
                     self.history.clone(),
                 );
                 if let Some(alpn) = https_alpn {
                     // HEv3: an HTTPS target's records are asked for beside AAAA and A.
-                    race.ask_https_records(crate::svcb::ClientSupport { alpn, ech: false });
+                    race.ask_https_records(crate::svcb::ClientSupport { alpn, ech });
                 }
                 (State::Racing(Box::new(race)), span)
             }
@@ -614,15 +618,20 @@ pub(crate) type Handshaken<T> = (T, io::Result<SocketAddr>);
 /// A user's [`Handshake`] as the race runs it: boxed, so that the race keeps its attempts in a
 /// plain `Vec` of `Unpin` futures.
 #[derive(Debug)]
-pub(crate) struct Raced<H>(pub(crate) H);
+pub(crate) struct Raced<H> {
+    pub(crate) handshake: H,
+    /// For [`Peer::reconnect`].
+    pub(crate) dial: TcpDial,
+}
 
 impl<H: Handshake> crate::race::Handshake<TcpStream> for Raced<H> {
     type Output = Handshaken<H::Output>;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Output>> + Send>>;
 
-    fn handshake(&self, stream: TcpStream, peer: Peer) -> Self::Future {
+    fn handshake(&self, stream: TcpStream, mut peer: Peer) -> Self::Future {
         let local = stream.local_addr();
-        let handshake = self.0.handshake(stream, peer);
+        peer.dial = Some(self.dial.clone());
+        let handshake = self.handshake.handshake(stream, peer);
         Box::pin(async move { handshake.await.map(|output| (output, local)) })
     }
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
+use crate::dial::{Dial, TcpDial};
+
 /// Runs on each attempt's [`TcpStream`] as soon as it connects, inside the race (see
 /// [`Connector::connect_with`](crate::Connector::connect_with)).
 ///
@@ -59,6 +61,14 @@ pub trait Handshake: Send + Sync + 'static {
     fn https_alpn(&self) -> Option<Vec<Vec<u8>>> {
         None
     }
+
+    /// Whether this handshake can use an HTTPS record's `ech` config list (Encrypted Client
+    /// Hello). When it can, records that list `ech` as `mandatory` are used instead of skipped.
+    ///
+    /// Default is false. `TlsHandshake` says true once `TlsHandshake::ech` is set.
+    fn https_ech(&self) -> bool {
+        false
+    }
 }
 
 impl<F, Fut, T> Handshake for F
@@ -77,13 +87,27 @@ where
 
 /// Who an attempt connected to: what a handshake may need to know (the host name for TLS's
 /// server name, say).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Peer {
     pub(crate) host: Option<Arc<str>>,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) remote: SocketAddr,
     pub(crate) https: Option<crate::HttpsVia>,
+    /// How the attempt was dialled, for [`Peer::reconnect`]; `None` outside a real race.
+    pub(crate) dial: Option<TcpDial>,
 }
+
+/// Peers are equal when they name the same attempt's endpoints (how they dial is not compared).
+impl PartialEq for Peer {
+    fn eq(&self, other: &Peer) -> bool {
+        self.host == other.host
+            && self.local == other.local
+            && self.remote == other.remote
+            && self.https == other.https
+    }
+}
+
+impl Eq for Peer {}
 
 impl Peer {
     /// The HTTPS record the address came from, with the ALPN protocols to offer on this
@@ -105,5 +129,29 @@ impl Peer {
     /// The remote address connected to.
     pub fn remote(&self) -> SocketAddr {
         self.remote
+    }
+
+    /// Opens a new connection over the same pair (the same local address, the same socket
+    /// options), for a handshake that must start again on a fresh transport: the ECH retry
+    /// rule, for one. It runs inside the attempt, so the deadline and the attempt timeout still
+    /// cover it; the first stream is the caller's to drop.
+    ///
+    /// Fails at once (with [`io::ErrorKind::Unsupported`]) for a peer that did not come from
+    /// a connector's race.
+    pub fn reconnect(&self) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
+        let pair = crate::plan::Pair {
+            local: self.local,
+            remote: self.remote,
+        };
+        let dialing = self.dial.as_ref().map(|dial| dial.dial(pair));
+        async move {
+            match dialing {
+                Some(dialing) => dialing.await,
+                None => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "this peer did not come from a race: nothing to reconnect with",
+                )),
+            }
+        }
     }
 }

@@ -64,6 +64,26 @@ impl HttpsConnector {
         }
     }
 
+    /// Encrypted Client Hello from HTTPS records on `https` URIs: see [`TlsHandshake::ech`],
+    /// which takes the same arguments.
+    pub fn ech<F>(
+        mut self,
+        suites: &'static [&'static dyn tokio_rustls::rustls::crypto::hpke::Hpke],
+        config: F,
+    ) -> Self
+    where
+        F: Fn(
+                tokio_rustls::rustls::client::EchMode,
+            )
+                -> Result<tokio_rustls::rustls::ClientConfig, tokio_rustls::rustls::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.tls = self.tls.ech(suites, config);
+        self
+    }
+
     /// Refuses `http` URIs (with [`ConnectErrorKind::InvalidTarget`](crate::ConnectErrorKind::InvalidTarget))
     /// instead of connecting without TLS.
     ///

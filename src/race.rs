@@ -659,6 +659,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                         local: record.local,
                         remote: record.remote,
                         https: record.https.clone(),
+                        dial: None,
                     };
                     attempt.phase = Phase::Handshaking(self.handshake.handshake(stream, peer));
                 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(target_os = "linux")]
+pub mod ech;
 pub mod loopback;
 pub mod names;
 #[cfg(target_os = "linux")]
