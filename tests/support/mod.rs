@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod dns;
 pub mod loopback;
 pub mod names;
 #[cfg(target_os = "linux")]
