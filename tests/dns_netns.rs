@@ -1,7 +1,7 @@
 //! The system resolver against a real DNS server that answers A queries and drops AAAA ones, as
 //! some broken middleboxes and resolvers do, inside network namespaces.
 //!
-//! The server is written here (UDP, one question per query) and runs in the server namespace.
+//! The server (`support::dns`) runs in the server namespace.
 //! The client namespace's `resolv.conf` points at it and its `nsswitch.conf` says `hosts: dns`;
 //! `ip netns exec` applies those files (see `NetnsEtc`), so the outer test re-executes this test
 //! binary (and runs the `connect` example) under it. Nothing can leak: the client namespace has
@@ -20,13 +20,11 @@ mod support;
 use support::example;
 
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use connect_by_list::{Connector, Family, Resolve, SystemResolver};
+use support::dns::{self, DnsServer, Rdata, Reply};
 use support::netns::{run_in, Host, Lab, NetnsEtc, Run};
 
 /// Set (to `<mode>,<port>`) only for the re-executed inner test.
@@ -45,123 +43,24 @@ const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// the AAAA lookup instead would take a second or more.
 const SLACK: Duration = Duration::from_millis(50);
 
-const QTYPE_A: u16 = 1;
-const QTYPE_AAAA: u16 = 28;
-
-/// Queries seen by [`DnsServer`], by type.
-#[derive(Debug, Default)]
-struct Seen {
-    a: AtomicUsize,
-    aaaa: AtomicUsize,
-    other: AtomicUsize,
-}
-
-impl Seen {
-    fn counts(&self) -> (usize, usize, usize) {
-        (
-            self.a.load(Ordering::SeqCst),
-            self.aaaa.load(Ordering::SeqCst),
-            self.other.load(Ordering::SeqCst),
-        )
-    }
-}
-
 /// A DNS server on UDP port 53 of a namespace: answers `A svc.test` with [`S4`], drops every
 /// AAAA query unanswered, answers anything else with no record (NXDOMAIN for other names).
-struct DnsServer {
-    seen: Arc<Seen>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+fn dns_server(host: &Host) -> DnsServer {
+    DnsServer::start_in(host, SocketAddr::from((S4, 53)), |question| {
+        match (question.name == NAME, question.qtype) {
+            (_, dns::AAAA) => Reply::Drop,
+            (true, dns::A) => Reply::Records(vec![Rdata::A(S4)]),
+            (true, _) => Reply::Records(Vec::new()),
+            (false, _) => Reply::NoSuchName,
+        }
+    })
 }
 
-impl DnsServer {
-    fn start(host: &Host) -> DnsServer {
-        let seen = Arc::new(Seen::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = host.spawn({
-            let (seen, stop) = (seen.clone(), stop.clone());
-            move || {
-                let socket = UdpSocket::bind((S4, 53)).expect("bind the DNS server");
-                socket
-                    .set_read_timeout(Some(Duration::from_millis(20)))
-                    .unwrap();
-                ready_tx.send(()).unwrap();
-                let mut buffer = [0u8; 1500];
-                while !stop.load(Ordering::SeqCst) {
-                    let Ok((len, from)) = socket.recv_from(&mut buffer) else {
-                        continue;
-                    };
-                    if let Some(reply) = reply(&buffer[..len], &seen) {
-                        let _ = socket.send_to(&reply, from);
-                    }
-                }
-            }
-        });
-        ready_rx.recv().expect("the DNS server started");
-        DnsServer {
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The answer to one query (RFC 1035 §4.1), or `None` to drop it.
-fn reply(query: &[u8], seen: &Seen) -> Option<Vec<u8>> {
-    let header = query.get(..12)?;
-    if u16::from_be_bytes([header[4], header[5]]) != 1 {
-        return None;
-    }
-    let mut at = 12;
-    let mut labels = Vec::new();
-    loop {
-        let len = usize::from(*query.get(at)?);
-        at += 1;
-        if len == 0 {
-            break;
-        }
-        if len & 0xC0 != 0 {
-            return None;
-        }
-        labels.push(String::from_utf8_lossy(query.get(at..at + len)?).to_ascii_lowercase());
-        at += len;
-    }
-    let qtype = u16::from_be_bytes([*query.get(at)?, *query.get(at + 1)?]);
-    let question = query.get(12..at + 4)?;
-    match qtype {
-        QTYPE_AAAA => {
-            seen.aaaa.fetch_add(1, Ordering::SeqCst);
-            return None;
-        }
-        QTYPE_A => seen.a.fetch_add(1, Ordering::SeqCst),
-        _ => seen.other.fetch_add(1, Ordering::SeqCst),
-    };
-    let known = labels.join(".") == NAME;
-    let answers = u16::from(known && qtype == QTYPE_A);
-    let mut reply = Vec::with_capacity(64);
-    reply.extend_from_slice(&header[..2]); // the query's id
-    reply.push(0x80 | (header[2] & 0x01)); // a response; recursion desired, as asked
-    reply.push(if known { 0x80 } else { 0x83 }); // recursion available; NOERROR or NXDOMAIN
-    for count in [1, answers, 0, 0] {
-        reply.extend_from_slice(&u16::to_be_bytes(count));
-    }
-    reply.extend_from_slice(question);
-    if answers == 1 {
-        // The name by pointer to the question, A, IN, TTL 60 s, four bytes of address.
-        reply.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-        reply.extend_from_slice(&S4.octets());
-    }
-    Some(reply)
+/// The queries the server saw so far: (A, AAAA, other types).
+fn counts(dns: &DnsServer) -> (usize, usize, usize) {
+    let asked = dns.asked();
+    let (a, aaaa) = (dns.asked_of_type(dns::A), dns.asked_of_type(dns::AAAA));
+    (a, aaaa, asked.len() - a - aaaa)
 }
 
 fn succeeded(what: &str, run: &Run) -> String {
@@ -206,7 +105,7 @@ fn five_connects_share_one_aaaa_lookup_and_the_example_exits_at_once() {
     assert!(!routes.contains("default"), "no way off the link: {routes}");
     let listener = s.listen(SocketAddr::from((S4, 0)));
     let port = listener.local_addr().port();
-    let dns = DnsServer::start(&s);
+    let dns = dns_server(&s);
     let options = match std::env::var("CBL_DNS_NETNS_OPTIONS") {
         Ok(options) if options.trim().is_empty() => String::new(),
         Ok(options) => format!("options {options}\n"),
@@ -233,13 +132,13 @@ fn five_connects_share_one_aaaa_lookup_and_the_example_exits_at_once() {
     // One lone AAAA lookup, to its end: what one lookup sends.
     let output = inner("lone");
     let took = &records(&output, "lone")[0][0];
-    let (a, lone, other) = dns.seen.counts();
+    let (a, lone, other) = counts(&dns);
     assert_eq!((a, other), (0, 0), "only the AAAA lookup asked");
     assert!(lone >= 1, "the server saw no AAAA query");
 
     // Five connects; the inner process ends when the shared AAAA lookup has.
     let output = inner("five");
-    let (a, aaaa, _) = dns.seen.counts();
+    let (a, aaaa, _) = counts(&dns);
     let aaaa = aaaa - lone;
     println!(
         "AAAA queries: one lookup {lone} (it took {took}), five connects {aaaa}; A queries {a}"

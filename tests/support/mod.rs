@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod dns;
 #[cfg(target_os = "linux")]
 pub mod ech;
 pub mod loopback;
