@@ -349,6 +349,17 @@ impl Plan {
         }
     }
 
+    /// Lets `update` change the untried candidates (an HTTPS answer that came after attempts
+    /// started gives the origin's addresses their group and record); they are sorted again
+    /// before the next is taken. A pair already taken is out of its reach.
+    pub(crate) fn update_untried(&mut self, mut update: impl FnMut(&mut Candidate)) {
+        let queued = self.queues.iter_mut().flatten();
+        for candidate in self.lone.iter_mut().chain(&mut self.incoming).chain(queued) {
+            update(candidate);
+        }
+        self.sorted = false;
+    }
+
     /// Whether an untried candidate of this family is waiting.
     pub(crate) fn has(&self, family: Family) -> bool {
         self.lone

@@ -776,6 +776,14 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 || self.https_holds())
     }
 
+    /// [`more_may_start`](Self::more_may_start), or a late HTTPS answer (HEv3) is still out: it
+    /// may add attempts, which then start on the attempt delay's schedule, so the timer keeps
+    /// running for it. It does not hold the race open: the resolution delay is all an HTTPS
+    /// answer may cost, and it was spent before racing began.
+    fn more_may_come(&self) -> bool {
+        self.more_may_start() || (!self.plan.is_capped() && self.https_late())
+    }
+
     /// Nothing is in flight and nothing more can start: the connect has failed.
     fn nothing_left(&self) -> bool {
         self.in_flight.is_empty() && !self.more_may_start()
@@ -828,7 +836,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             phase: Phase::Dialing(dialing),
             expires,
         });
-        if self.more_may_start() {
+        if self.more_may_come() {
             self.timers
                 .set(Timer::NextAttempt, now + self.attempt_delay);
         } else {
@@ -997,7 +1005,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 self.timers = Timers::default();
                 return Poll::Ready(answer);
             }
-            if !self.more_may_start() {
+            if !self.more_may_come() {
                 // Nothing more can start: no timer but the deadline (for attempts in flight).
                 self.timers.clear(Timer::NextAttempt);
                 self.timers.clear(Timer::Resolution);

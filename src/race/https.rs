@@ -6,10 +6,19 @@
 //!   begins; AliasMode answers are followed, bounded and loop-free.
 //! - While that answer is out, the name's A and AAAA answers are held back: racing starts once
 //!   there is an address and either the HTTPS answer came or the resolution delay passed since
-//!   the first address (HEv3 §4). A late HTTPS answer (attempts already started) is not used.
+//!   the first address (HEv3 §4).
 //! - A usable answer puts each service's addresses in the plan with its priority as the group
 //!   (lowest first), at the service's port; `ipv4hint`/`ipv6hint` stand in until the target's
 //!   real answer of that family replaces them; the origin's own addresses come last.
+//! - A late answer (racing began without it) counts as RFC 8305 §6 says of any answer that
+//!   comes during the race: attempts started go on, and its services are sorted into what is
+//!   not yet attempted by the same rules. A pair already attempted is not dialed again; an
+//!   origin address not yet attempted at a service's port on the origin takes that record
+//!   (group, ALPN, ECH), the others go last. Skips are reported as for a timely answer.
+//! - A late answer still out keeps the attempt timer running (what it adds starts on the
+//!   attempt delay's schedule) but never holds the race open: once everything known has
+//!   failed the connect ends, so an HTTPS query costs at most the resolution delay, spent
+//!   before racing began.
 
 use std::future::Future;
 use std::io;
@@ -20,7 +29,7 @@ use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::{slot, Dial, Handshake, Race, Stage};
+use super::{slot, Dial, Handshake, Race};
 use crate::resolve::Family;
 use crate::svcb::{self, AliasChain, Answer, ClientSupport, HttpsVia, Service, FALLBACK_GROUP};
 use crate::target::Host;
@@ -61,7 +70,11 @@ struct TargetHttps {
 enum State {
     /// The HTTPS answer (or the next alias's) is out.
     Asking,
-    /// No usable records (none, an error, a late answer): the name is connected to as without.
+    /// The answer is still out but racing began without it (the resolution delay passed): the
+    /// origin's addresses go in as without records, and are kept here, in the caller's order,
+    /// for the answer to shape what of them is not yet attempted.
+    Late(Vec<(usize, IpAddr)>),
+    /// No usable records (none, an error): the name is connected to as without.
     Plain,
     /// The usable services, lowest priority first.
     Services(Vec<Arc<Service>>),
@@ -144,7 +157,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         let Some(target) = https.targets[index].as_mut() else {
             return;
         };
-        if !matches!(target.state, State::Asking) {
+        if !matches!(target.state, State::Asking | State::Late(_)) {
             return;
         }
         let records = match answer {
@@ -181,10 +194,6 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 }
             },
             Answer::Services(services) if services.is_empty() => self.https_plain(index),
-            Answer::Services(_) if self.stage != Stage::Resolving => {
-                tracing::debug!(host = %owner, "HTTPS answer came after attempts started; not used");
-                self.https_plain(index);
-            }
             Answer::Services(services) => {
                 let services = services.into_iter().map(Arc::new).collect();
                 self.shape(index, services);
@@ -193,7 +202,9 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     }
 
     /// A usable answer: hints and held addresses go into the plan by group; service target
-    /// names other than the origin are looked up.
+    /// names other than the origin are looked up. A late answer (racing began without it)
+    /// shapes what is not yet attempted the same way: attempts made go on, and a pair already
+    /// attempted is not added again (the plan remembers every pair).
     fn shape(&mut self, index: usize, services: Vec<Arc<Service>>) {
         let Some(https) = self.https.as_deref_mut() else {
             return;
@@ -201,10 +212,17 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         let Some(target) = https.targets[index].as_mut() else {
             return;
         };
-        let held = std::mem::take(&mut target.held);
         let origin = target.origin.clone();
         let answered = target.answered;
-        target.state = State::Services(services.clone());
+        let state = std::mem::replace(&mut target.state, State::Services(services.clone()));
+        let (held, late) = match state {
+            State::Late(known) => {
+                tracing::debug!(host = %origin, "HTTPS answer came after attempts started: shaping the rest");
+                self.cover_untried(index, &origin, &services);
+                (known, true)
+            }
+            _ => (std::mem::take(&mut target.held), false),
+        };
         let mut hints = Vec::new();
         for service in &services {
             let known = if *service.target == *origin {
@@ -239,8 +257,38 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             self.add_service_address(index, LATER + i, ip, &service, true);
         }
         for (position, ip) in held {
-            self.add_origin_address(index, position, ip);
+            if late {
+                // At the target's port they are in the plan already (or were attempted).
+                self.add_at_origin_services(index, position, ip);
+            } else {
+                self.add_origin_address(index, position, ip);
+            }
         }
+    }
+
+    /// A late answer: the origin's addresses not yet attempted join the group of the first
+    /// service on the origin at their port and take its record (ALPN, ECH), as they would
+    /// have had the answer come in time; the rest go last, after every service.
+    fn cover_untried(&mut self, index: usize, origin: &str, services: &[Arc<Service>]) {
+        self.plan.update_untried(|candidate| {
+            if candidate.order.0 != index || candidate.via.is_some() {
+                return;
+            }
+            let port = candidate.pair.remote.port();
+            let covering = services
+                .iter()
+                .find(|service| *service.target == *origin && service.port == port);
+            match covering {
+                Some(service) => {
+                    candidate.group = u32::from(service.priority);
+                    candidate.via = Some(HttpsVia {
+                        service: service.clone(),
+                        hint: false,
+                    });
+                }
+                None => candidate.group = FALLBACK_GROUP,
+            }
+        });
     }
 
     /// The index of an extra name's lookups (started on first use), and what of it is in.
@@ -285,7 +333,8 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
     }
 
-    /// Whether the HTTPS side takes this name's A/AAAA answers (else they go in as usual).
+    /// Whether the HTTPS side takes this name's A/AAAA answers (else they go in as usual); it
+    /// takes them also while a late answer is out, to keep them for it.
     pub(super) fn https_takes(&self, index: usize) -> bool {
         self.https
             .as_deref()
@@ -309,9 +358,19 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             return;
         };
         target.answered[slot(family)] = true;
-        if matches!(target.state, State::Asking) {
-            target.held.extend(addrs);
-            return;
+        match &mut target.state {
+            State::Asking => return target.held.extend(addrs),
+            State::Late(known) => {
+                known.extend(addrs.iter().copied());
+                let Host::Name(name) = self.targets[index].host().clone() else {
+                    return;
+                };
+                for (position, ip) in addrs {
+                    self.consider(index, position, Some(name.clone()), ip);
+                }
+                return;
+            }
+            State::Plain | State::Services(_) => {}
         }
         let origin = target.origin.clone();
         self.replace_hints(&origin, family);
@@ -323,6 +382,16 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// One of the origin's addresses, once the services are known: at each service on the
     /// origin name (its group and port), then as the last resort at the target's port.
     fn add_origin_address(&mut self, index: usize, position: usize, ip: IpAddr) {
+        self.add_at_origin_services(index, position, ip);
+        let Host::Name(name) = self.targets[index].host().clone() else {
+            return;
+        };
+        let remote = SocketAddr::new(ip, self.targets[index].port());
+        self.add_grouped(index, position, name, remote, FALLBACK_GROUP, None);
+    }
+
+    /// One of the origin's addresses at each service on the origin name (its group and port).
+    fn add_at_origin_services(&mut self, index: usize, position: usize, ip: IpAddr) {
         let services = match self
             .https
             .as_deref()
@@ -342,11 +411,6 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         for service in &services {
             self.add_service_address(index, position, ip, service, false);
         }
-        let Host::Name(name) = self.targets[index].host().clone() else {
-            return;
-        };
-        let remote = SocketAddr::new(ip, self.targets[index].port());
-        self.add_grouped(index, position, name, remote, FALLBACK_GROUP, None);
     }
 
     /// An A or AAAA answer for a service target name that is not an origin.
@@ -482,7 +546,20 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         })
     }
 
-    /// Racing begins: HTTPS answers still out are given up, and what they held goes in.
+    /// Whether an HTTPS answer that racing no longer waits for is still out. It may add
+    /// attempts, so the attempt timer keeps running for it; it never holds the race open.
+    pub(super) fn https_late(&self) -> bool {
+        self.https.as_deref().is_some_and(|https| {
+            https
+                .targets
+                .iter()
+                .flatten()
+                .any(|target| matches!(target.state, State::Late(_)))
+        })
+    }
+
+    /// Racing begins: HTTPS answers still out are no longer waited for, and what they held
+    /// goes in as without records; the answers are still taken when they come (late).
     pub(super) fn https_give_up(&mut self) {
         let asking: Vec<usize> = match self.https.as_deref() {
             Some(https) => (0..https.targets.len())
@@ -496,7 +573,21 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         };
         for index in asking {
             tracing::debug!(host = %self.targets[index], "HTTPS answer not in by the resolution delay");
-            self.https_plain(index);
+            let Some(target) = self
+                .https
+                .as_deref_mut()
+                .and_then(|https| https.targets[index].as_mut())
+            else {
+                continue;
+            };
+            let held = std::mem::take(&mut target.held);
+            target.state = State::Late(held.clone());
+            let Host::Name(name) = self.targets[index].host().clone() else {
+                continue;
+            };
+            for (position, ip) in held {
+                self.consider(index, position, Some(name.clone()), ip);
+            }
         }
     }
 }

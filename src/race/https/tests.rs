@@ -6,13 +6,15 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::config::Config;
 // The race tests' exact rows: (remote, started ms, ended ms, outcome).
 use crate::dial::Dial;
-use crate::error::ConnectError;
+use crate::error::{ConnectError, ConnectErrorKind};
 use crate::plan::Pair;
 use crate::race::tests::{row, timeline};
 use crate::race::{Race, Won};
@@ -22,6 +24,7 @@ use crate::svcb::ClientSupport;
 use crate::target::IntoTargets;
 use crate::HttpsRecord;
 
+use ConnectErrorKind::AllFailed;
 use Outcome::{Connected, Lost, Refused};
 
 const MS: Duration = Duration::from_millis(1);
@@ -37,6 +40,8 @@ struct Resolver {
     https: Mutex<HashMap<String, Scripted<Vec<HttpsRecord>>>>,
     /// The HTTPS query names asked, in order.
     asked: Arc<Mutex<Vec<String>>>,
+    /// Held by every HTTPS lookup until it is dropped: counts the lookups alive.
+    live: Arc<()>,
 }
 
 impl Resolver {
@@ -85,13 +90,21 @@ impl Resolve for Resolver {
             .lock()
             .ok()
             .and_then(|mut answers| answers.remove(name));
-        Box::pin(scripted(answer))
+        let live = Arc::clone(&self.live);
+        Box::pin(async move {
+            let _live = live;
+            scripted(answer).await
+        })
     }
 }
 
 /// Dials that connect or refuse after a delay, per remote; any other remote hangs.
 #[derive(Clone, Debug, Default)]
-struct Dials(Arc<HashMap<SocketAddr, (Duration, bool)>>);
+struct Dials {
+    scripts: Arc<HashMap<SocketAddr, (Duration, bool)>>,
+    /// How many dials were made.
+    made: Arc<AtomicUsize>,
+}
 
 impl Dials {
     fn new(scripts: &[(&str, Duration, bool)]) -> Dials {
@@ -101,7 +114,10 @@ impl Dials {
                 (remote.parse().expect("test address"), (*after, *connects))
             })
             .collect();
-        Dials(Arc::new(scripts))
+        Dials {
+            scripts: Arc::new(scripts),
+            made: Arc::default(),
+        }
     }
 }
 
@@ -110,7 +126,8 @@ impl Dial for Dials {
     type Future = Pin<Box<dyn Future<Output = io::Result<SocketAddr>> + Send>>;
 
     fn dial(&self, pair: Pair) -> Self::Future {
-        let script = self.0.get(&pair.remote).copied();
+        self.made.fetch_add(1, Ordering::SeqCst);
+        let script = self.scripts.get(&pair.remote).copied();
         Box::pin(async move {
             match script {
                 Some((after, connects)) => {
@@ -130,6 +147,10 @@ impl Dial for Dials {
 fn race<M>(dials: &Dials, resolver: Resolver, targets: impl IntoTargets<M>) -> Race<Dials> {
     let config = Config {
         sort_addresses: false,
+        // No route lookups: the documentation addresses stay as they are on any host.
+        nat64: crate::Nat64::Off,
+        // A race that would wait forever fails instead of hanging the test.
+        timeout: Some(Duration::from_secs(10)),
         resolver: Arc::new(resolver),
         ..Config::default()
     };
@@ -411,4 +432,246 @@ async fn no_https_query_unless_asked() {
     );
     // Seen present in the other tests: the same resolver records every HTTPS query.
     assert!(asked.lock().unwrap().is_empty());
+}
+
+/// The HTTPS record of each attempt, as `(port, ALPN, ECH)`; `None` for a plain A/AAAA one.
+type Shaped = Option<(u16, Vec<String>, Option<Vec<u8>>)>;
+
+fn shaped(report: &crate::Report) -> Vec<Shaped> {
+    report
+        .attempts()
+        .iter()
+        .map(|attempt| {
+            attempt.https().map(|via| {
+                let alpn = via.alpn().iter();
+                let alpn = alpn.map(|id| String::from_utf8_lossy(id).into_owned());
+                (via.port(), alpn.collect(), via.ech().map(<[u8]>::to_vec))
+            })
+        })
+        .collect()
+}
+
+fn alpn(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+/// RFC 8305 §6 (kept by HEv3), with an HTTPS answer that comes after racing began:
+/// > If an address is added to the list, it should be sorted into the list of addresses not
+/// > yet attempted according to the rules above
+///
+/// The answer (100 ms) is past the resolution delay (racing began at 50 ms) while the first
+/// attempt hangs: that attempt goes on, and the record's endpoint (its port, its ALPN) is the
+/// next attempt, at 300 ms, one attempt delay after the first, as any late address would be.
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_is_tried_next_on_the_attempt_delay() {
+    let record = HttpsRecord::new(1, ".")
+        .with_alpn(["h2"])
+        .with_no_default_alpn()
+        .with_port(8443);
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("svc.example", Family::V4, Duration::ZERO, &[])
+        .https("svc.example", 100 * MS, vec![record]);
+    let dials = Dials::new(&[("[2001:db8::1]:8443", MS, true)]);
+    let won = run(race(&dials, resolver, "svc.example:443"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("[2001:db8::1]:443", 50, 301, Lost),
+            row("[2001:db8::1]:8443", 300, 301, Connected),
+        ]
+    );
+    assert_eq!(
+        shaped(&won.report),
+        [None, Some((8443, alpn(&["h2"]), None))]
+    );
+    assert_eq!(won.pair.remote.to_string(), "[2001:db8::1]:8443");
+}
+
+/// RFC 9460 §5.1:
+/// > If a SVCB record is consistent with an active or in-progress connection C, the client
+/// > MAY prefer that record and use C as its connection.
+///
+/// A late answer whose service names an address already attempted (a hint, same port) does
+/// not dial it again; the attempt in flight goes on, and the record's other hint is next.
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_does_not_redial_an_attempted_address() {
+    let record = HttpsRecord::new(1, "pool.example").with_ipv6_hints([
+        "2001:db8::1".parse().expect("test ip"),
+        "2001:db8::2".parse().expect("test ip"),
+    ]);
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("svc.example", Family::V4, Duration::ZERO, &[])
+        .https("svc.example", 100 * MS, vec![record]);
+    let dials = Dials::new(&[("[2001:db8::2]:443", MS, true)]);
+    let made = Arc::clone(&dials.made);
+    let won = run(race(&dials, resolver, "svc.example:443"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("[2001:db8::1]:443", 50, 301, Lost),
+            row("[2001:db8::2]:443", 300, 301, Connected),
+        ]
+    );
+    assert_eq!(made.load(Ordering::SeqCst), 2);
+    let via = won.report.attempts()[1].https().expect("from the record");
+    assert_eq!((via.target(), via.is_hint()), ("pool.example", true));
+    assert!(won.report.not_tried().is_empty(), "{:?}", won.report);
+}
+
+/// RFC 9460 §7.1 and HEv3: an origin address not yet attempted when a late answer comes is
+/// covered by the record on the origin at its port, so its attempt offers the record's ALPN
+/// (and carries its ECH config list), as if the answer had come in time.
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_gives_an_untried_origin_address_its_alpn() {
+    let record = HttpsRecord::new(1, ".")
+        .with_alpn(["h2"])
+        .with_no_default_alpn()
+        .with_ech(vec![0xfe, 0x0d]);
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .https("svc.example", 100 * MS, vec![record]);
+    let dials = Dials::new(&[("192.0.2.1:443", MS, true)]);
+    let won = run(race(&dials, resolver, "svc.example:443"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("[2001:db8::1]:443", 50, 301, Lost),
+            row("192.0.2.1:443", 300, 301, Connected),
+        ]
+    );
+    // The first attempt started without the record and keeps its plain ClientHello.
+    assert_eq!(
+        shaped(&won.report),
+        [None, Some((443, alpn(&["h2"]), Some(vec![0xfe, 0x0d])))]
+    );
+}
+
+/// HEv3 §4 ("never slow a connect beyond the resolution delay", issue 17): the only attempt is
+/// refused at 60 ms while the HTTPS answer is still out (it would come at 200 ms): the connect
+/// fails then, not when the answer comes. The lookup is dropped with the connect, so its answer
+/// reaches nothing: no dial, no panic, and polling again opens nothing.
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_after_the_connect_failed_changes_nothing() {
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("svc.example", Family::V4, Duration::ZERO, &[])
+        .https(
+            "svc.example",
+            200 * MS,
+            vec![HttpsRecord::new(1, ".").with_port(8443)],
+        );
+    let live = Arc::clone(&resolver.live);
+    let dials = Dials::new(&[("[2001:db8::1]:443", 10 * MS, false)]);
+    let made = Arc::clone(&dials.made);
+    let mut race = race(&dials, resolver, "svc.example:443");
+    std::future::poll_fn(|cx| {
+        assert!(race.poll_race(cx).is_pending());
+        Poll::Ready(())
+    })
+    .await;
+    // Held by the resolver, this test, and the lookup.
+    assert_eq!(Arc::strong_count(&live), 3, "the HTTPS lookup is out");
+    let error = std::future::poll_fn(|cx| race.poll_race(cx))
+        .await
+        .expect_err("the only address is refused");
+    assert_eq!(error.kind(), AllFailed);
+    assert_eq!(
+        timeline(error.report()),
+        [row("[2001:db8::1]:443", 50, 60, Refused)]
+    );
+    assert_eq!(error.report().elapsed(), 60 * MS);
+    assert_eq!(Arc::strong_count(&live), 2, "the HTTPS lookup is dropped");
+    tokio::time::sleep(200 * MS).await;
+    let again = std::future::poll_fn(|cx| race.poll_race(cx)).await;
+    assert_eq!(
+        again.expect_err("finished").kind(),
+        ConnectErrorKind::PolledAfterCompletion
+    );
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+}
+
+/// RFC 9460 §7.1.1 (`no-default-alpn` without `alpn` is not self-consistent): a late answer
+/// whose only record is unusable is reported as a timely one would be, and changes nothing:
+/// the origin's next address is tried as it is, the record's port and hint never.
+#[tokio::test(start_paused = true)]
+async fn a_late_malformed_answer_is_reported_and_changes_nothing() {
+    let record = HttpsRecord::new(1, ".")
+        .with_no_default_alpn()
+        .with_port(8443)
+        .with_ipv4_hints(["192.0.2.9".parse().expect("test ip")]);
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .https("svc.example", 100 * MS, vec![record]);
+    let dials = Dials::new(&[("192.0.2.1:443", MS, true)]);
+    let won = run(race(&dials, resolver, "svc.example:443"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("[2001:db8::1]:443", 50, 301, Lost),
+            row("192.0.2.1:443", 300, 301, Connected),
+        ]
+    );
+    assert_eq!(shaped(&won.report), [None, None]);
+    let skipped: Vec<String> = won
+        .report
+        .skipped_https_records()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "svc.example HTTPS 1 . no-default-alpn port=8443 ipv4hint=192.0.2.9: \
+          no-default-alpn without alpn"
+        ]
+    );
+}
+
+/// RFC 8305 §6 with HEv3's groups: a late answer (here reached through an AliasMode hop,
+/// 100 ms then 110 ms) sorts its service before the origin's address not yet attempted, which
+/// goes last, as the origin's addresses do in a timely answer.
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_goes_before_the_origins_untried_addresses() {
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &["2001:db8::1"])
+        .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .https(
+            "svc.example",
+            100 * MS,
+            vec![HttpsRecord::new(0, "cdn.example")],
+        )
+        .https(
+            "cdn.example",
+            10 * MS,
+            vec![HttpsRecord::new(1, ".").with_ipv4_hints(["192.0.2.5".parse().expect("ip")])],
+        );
+    let asked = Arc::clone(&resolver.asked);
+    let dials = Dials::new(&[("192.0.2.1:443", MS, true)]);
+    let won = run(race(&dials, resolver, "svc.example:443"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("[2001:db8::1]:443", 50, 551, Lost),
+            row("192.0.2.5:443", 300, 551, Lost),
+            row("192.0.2.1:443", 550, 551, Connected),
+        ]
+    );
+    assert_eq!(*asked.lock().unwrap(), ["svc.example", "cdn.example"]);
+    let via = won.report.attempts()[1].https().expect("from the record");
+    assert_eq!((via.target(), via.is_hint()), ("cdn.example", true));
+    assert!(won.report.attempts()[2].https().is_none());
 }
