@@ -383,11 +383,35 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// origin name (its group and port), then as the last resort at the target's port.
     fn add_origin_address(&mut self, index: usize, position: usize, ip: IpAddr) {
         self.add_at_origin_services(index, position, ip);
+        if self.ech_reliant(index) {
+            tracing::trace!(%ip, "every HTTPS record has ECH: no fallback without it");
+            return;
+        }
         let Host::Name(name) = self.targets[index].host().clone() else {
             return;
         };
         let remote = SocketAddr::new(ip, self.targets[index].port());
         self.add_grouped(index, position, name, remote, FALLBACK_GROUP, None);
+    }
+
+    /// RFC 9848 (ECH in SVCB), client behaviour: when the handshake can use ECH and every
+    /// usable record of the name has an `ech` config list, the origin's own addresses are not
+    /// a last resort: connecting there without ECH would send the name in the clear, which
+    /// the records were published to prevent (and an attacker who blocks the services would
+    /// force it).
+    fn ech_reliant(&self, index: usize) -> bool {
+        let Some(https) = self.https.as_deref() else {
+            return false;
+        };
+        if !https.client.ech {
+            return false;
+        }
+        match https.targets[index].as_ref().map(|target| &target.state) {
+            Some(State::Services(services)) => {
+                !services.is_empty() && services.iter().all(|service| service.ech.is_some())
+            }
+            _ => false,
+        }
     }
 
     /// One of the origin's addresses at each service on the origin name (its group and port).

@@ -145,6 +145,15 @@ impl Dial for Dials {
 }
 
 fn race<M>(dials: &Dials, resolver: Resolver, targets: impl IntoTargets<M>) -> Race<Dials> {
+    race_with(dials, resolver, targets, ClientSupport::default())
+}
+
+fn race_with<M>(
+    dials: &Dials,
+    resolver: Resolver,
+    targets: impl IntoTargets<M>,
+    client: ClientSupport,
+) -> Race<Dials> {
     let config = Config {
         sort_addresses: false,
         // No route lookups: the documentation addresses stay as they are on any host.
@@ -156,7 +165,7 @@ fn race<M>(dials: &Dials, resolver: Resolver, targets: impl IntoTargets<M>) -> R
     };
     let targets = targets.into_targets().expect("valid test targets");
     let mut race = Race::new(dials.clone(), Arc::new(config), targets, None);
-    race.ask_https_records(ClientSupport::default());
+    race.ask_https_records(client);
     race
 }
 
@@ -674,4 +683,52 @@ async fn a_late_answer_goes_before_the_origins_untried_addresses() {
     let via = won.report.attempts()[1].https().expect("from the record");
     assert_eq!((via.target(), via.is_hint()), ("cdn.example", true));
     assert!(won.report.attempts()[2].https().is_none());
+}
+
+/// RFC 9848: with a handshake that can use ECH, a name whose every record has `ech` is not
+/// connected to at its own addresses without it: the service (port 8443) is refused, and the
+/// origin's port 443 is never dialed. The same records for a client without ECH keep the
+/// origin as the last resort (the contrast: that fallback is there to be left out).
+#[tokio::test(start_paused = true)]
+async fn with_ech_every_record_having_ech_leaves_out_the_fallback() {
+    let zone = || {
+        Resolver::default()
+            .https(
+                "svc.example",
+                Duration::ZERO,
+                vec![HttpsRecord::new(1, ".")
+                    .with_port(8443)
+                    .with_ech(vec![0xfe, 0x0d])],
+            )
+            .answer("svc.example", Family::V6, Duration::ZERO, &[])
+            .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+    };
+    let script = [("192.0.2.1:8443", MS, false), ("192.0.2.1:443", MS, true)];
+
+    let dials = Dials::new(&script);
+    let without = run(race(&dials, zone(), "svc.example:443"))
+        .await
+        .expect("the fallback connects");
+    assert_eq!(
+        timeline(&without.report),
+        [
+            row("192.0.2.1:8443", 0, 1, Refused),
+            row("192.0.2.1:443", 1, 2, Connected),
+        ]
+    );
+
+    let dials = Dials::new(&script);
+    let with_ech = ClientSupport {
+        ech: true,
+        ..ClientSupport::default()
+    };
+    let error = run(race_with(&dials, zone(), "svc.example:443", with_ech))
+        .await
+        .expect_err("no fallback without ECH");
+    assert_eq!(error.kind(), AllFailed);
+    assert_eq!(
+        timeline(error.report()),
+        [row("192.0.2.1:8443", 0, 1, Refused)]
+    );
+    assert_eq!(dials.made.load(Ordering::SeqCst), 1);
 }
