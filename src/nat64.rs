@@ -398,6 +398,7 @@ pub(crate) struct Held {
     pub(crate) position: usize,
     pub(crate) host: Option<Arc<str>>,
     pub(crate) remote: std::net::SocketAddr,
+    pub(crate) placement: crate::plan::Placement,
 }
 
 impl Synthesis {

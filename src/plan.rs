@@ -18,6 +18,14 @@ pub(crate) struct Pair {
     pub(crate) remote: SocketAddr,
 }
 
+/// Where an endpoint goes in the plan: its HTTPS priority group and the record it came from
+/// (the default, group 0 and no record, for addresses no HTTPS record shaped).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Placement {
+    pub(crate) group: u32,
+    pub(crate) via: Option<crate::svcb::HttpsVia>,
+}
+
 /// One (local, remote) pair the connect may try, with what ranking needs to know about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Candidate {

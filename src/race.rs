@@ -27,7 +27,7 @@ use crate::handshake::Peer;
 use crate::history::{self, History, Lesson};
 use crate::local::{self, Route};
 use crate::nat64::{self, Discovery, Held, Synthesis};
-use crate::plan::{Candidate, Pair, Pairing, Plan};
+use crate::plan::{Candidate, Pair, Pairing, Placement, Plan};
 use crate::report::{
     Attempt, Millis, Outcome, Report, ResolveFailure, SkipReason, Skipped, Unanswered,
 };
@@ -413,6 +413,20 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             Some(literal) if literal.ip() == ip => literal,
             _ => SocketAddr::new(ip, self.targets[target].port()),
         };
+        self.place(target, position, host, remote, Placement::default());
+    }
+
+    /// [`Race::consider`] for an endpoint already made (an HTTPS record's port, say), in its
+    /// group: every address, from A, AAAA, a hint or a service's name, passes the same family
+    /// check and NAT64 synthesis before it is paired.
+    fn place(
+        &mut self,
+        target: usize,
+        position: usize,
+        host: Option<Arc<str>>,
+        remote: SocketAddr,
+        placement: Placement,
+    ) {
         // Judged as dialed: an IPv4-mapped address is IPv4.
         let family = Family::of(local::canonical(remote).ip());
         if !self.config.ip_family.allows(family) {
@@ -430,6 +444,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 position,
                 host,
                 remote,
+                placement,
             };
             match self.nat64.prefixes_or_hold(held) {
                 Some((held, prefixes)) => self.synthesize_or_keep(held, &prefixes),
@@ -437,7 +452,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             }
             return;
         }
-        self.pair(target, position, host, remote);
+        self.pair(target, position, host, remote, placement);
     }
 
     /// RFC 8305 §7.1: an IPv4 address the kernel has no route to, where NAT64 is not turned off
@@ -472,19 +487,26 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             position,
             host,
             remote,
+            placement,
         } = held;
         let IpAddr::V4(ipv4) = local::canonical(remote).ip() else {
             return;
         };
         if prefixes.is_empty() {
             tracing::debug!(%remote, "no NAT64 prefix: tried as it is");
-            self.pair(target, position, host, remote);
+            self.pair(target, position, host, remote, placement);
             return;
         }
         for &prefix in prefixes {
             let synthesized = self.nat64.synthesize(remote, ipv4, prefix);
             tracing::debug!(%remote, %synthesized, %prefix, "NAT64 address synthesized");
-            self.pair(target, position, host.clone(), synthesized);
+            self.pair(
+                target,
+                position,
+                host.clone(),
+                synthesized,
+                placement.clone(),
+            );
         }
     }
 
@@ -504,12 +526,24 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
 
     /// Pairs one address with the local addresses that can reach it and adds the pairs to the
     /// plan, or records why it has none.
-    fn pair(&mut self, target: usize, position: usize, host: Option<Arc<str>>, remote: SocketAddr) {
+    fn pair(
+        &mut self,
+        target: usize,
+        position: usize,
+        host: Option<Arc<str>>,
+        remote: SocketAddr,
+        placement: Placement,
+    ) {
         let Some(pairing) = &self.pairing else {
             return;
         };
         match pairing.expand(remote, host, (target, position)) {
-            Ok(candidates) => self.plan.add(candidates),
+            Ok(candidates) if placement == Placement::default() => self.plan.add(candidates),
+            Ok(candidates) => self.plan.add(candidates.map(|mut candidate| {
+                candidate.group = placement.group;
+                candidate.via = placement.via.clone();
+                candidate
+            })),
             Err(skipped) => {
                 tracing::debug!(remote = %skipped.remote, reason = skipped.reason.as_str(), %skipped, "not attempted");
                 self.ledger.skipped.push(skipped);

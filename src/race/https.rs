@@ -30,6 +30,7 @@ use std::task::{Context, Poll};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::{slot, Dial, Handshake, Race};
+use crate::plan::Placement;
 use crate::resolve::Family;
 use crate::svcb::{self, AliasChain, Answer, ClientSupport, HttpsVia, Service, FALLBACK_GROUP};
 use crate::target::Host;
@@ -306,7 +307,12 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             found: 0,
         });
         let out = self.lookups.out.get_or_insert_with(FuturesUnordered::new);
-        for family in [Family::V6, Family::V4] {
+        // Only the families the connect uses are asked (`Builder::ip_family`); hints of the
+        // other family still go in, to be skipped with that reason in the report.
+        for family in [Family::V6, Family::V4]
+            .into_iter()
+            .filter(|family| self.config.ip_family.allows(*family))
+        {
             let lookup = self.config.resolver.resolve(name, family);
             out.push(Box::pin(async move { (index, family, lookup.await) }));
             self.lookups.pending[slot(family)] += 1;
@@ -535,17 +541,14 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         group: u32,
         via: Option<HttpsVia>,
     ) {
-        let Some(pairing) = &self.pairing else {
-            return;
-        };
-        match pairing.expand(remote, Some(host), (index, position)) {
-            Ok(candidates) => self.plan.add(candidates.map(|mut candidate| {
-                candidate.group = group;
-                candidate.via = via.clone();
-                candidate
-            })),
-            Err(skipped) => self.ledger.skipped.push(skipped),
-        }
+        // The same family check and NAT64 synthesis as any other address.
+        self.place(
+            index,
+            position,
+            Some(host),
+            remote,
+            Placement { group, via },
+        );
     }
 
     /// Whether addresses are held back for an HTTPS answer still out.

@@ -40,6 +40,8 @@ struct Resolver {
     https: Mutex<HashMap<String, Scripted<Vec<HttpsRecord>>>>,
     /// The HTTPS query names asked, in order.
     asked: Arc<Mutex<Vec<String>>>,
+    /// The address lookups asked, in order.
+    asked_addresses: Arc<Mutex<Vec<(String, Family)>>>,
     /// Held by every HTTPS lookup until it is dropped: counts the lookups alive.
     live: Arc<()>,
 }
@@ -73,6 +75,9 @@ async fn scripted<T>(answer: Option<Scripted<T>>) -> io::Result<T> {
 
 impl Resolve for Resolver {
     fn resolve(&self, name: &str, family: Family) -> Resolving {
+        if let Ok(mut asked) = self.asked_addresses.lock() {
+            asked.push((name.to_owned(), family));
+        }
         let answer = self
             .addresses
             .lock()
@@ -154,7 +159,18 @@ fn race_with<M>(
     targets: impl IntoTargets<M>,
     client: ClientSupport,
 ) -> Race<Dials> {
-    let config = Config {
+    race_on(dials, resolver, targets, client, |_| {})
+}
+
+/// A race with the test's configuration, changed by `tweak`.
+fn race_on<M>(
+    dials: &Dials,
+    resolver: Resolver,
+    targets: impl IntoTargets<M>,
+    client: ClientSupport,
+    tweak: impl FnOnce(&mut Config),
+) -> Race<Dials> {
+    let mut config = Config {
         sort_addresses: false,
         // No route lookups: the documentation addresses stay as they are on any host.
         nat64: crate::Nat64::Off,
@@ -163,6 +179,7 @@ fn race_with<M>(
         resolver: Arc::new(resolver),
         ..Config::default()
     };
+    tweak(&mut config);
     let targets = targets.into_targets().expect("valid test targets");
     let mut race = Race::new(dials.clone(), Arc::new(config), targets, None);
     race.ask_https_records(client);
@@ -731,4 +748,101 @@ async fn with_ech_every_record_having_ech_leaves_out_the_fallback() {
         [row("192.0.2.1:8443", 0, 1, Refused)]
     );
     assert_eq!(dials.made.load(Ordering::SeqCst), 1);
+}
+
+/// An IPv6-only host: IPv4 has no route.
+fn ipv6_only_routes(_: Option<SocketAddr>, remote: SocketAddr) -> crate::local::Route {
+    match remote {
+        SocketAddr::V4(_) => crate::local::Route::None,
+        SocketAddr::V6(_) => crate::local::Route::Via("2001:db8::100".parse().expect("ip")),
+    }
+}
+
+/// HEv3 §8 (NAT64): an address an HTTPS record placed goes through the same synthesis as any
+/// other. On an IPv6-only host under 64:ff9b::/96, the record's IPv4 hint (port 8443) is tried
+/// as `[64:ff9b::c000:201]:8443`, and the name's own A answer, placed at the record's port
+/// when it replaces the hint, likewise; nothing is dialed over IPv4.
+#[tokio::test(start_paused = true)]
+async fn addresses_from_a_record_are_synthesized_on_an_ipv6_only_host() {
+    let record = HttpsRecord::new(1, ".")
+        .with_port(8443)
+        .with_ipv4_hints(["192.0.2.1".parse().unwrap()]);
+    let resolver = Resolver::default()
+        .https("svc.example", Duration::ZERO, vec![record])
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer("svc.example", Family::V4, 100 * MS, &["192.0.2.2"]);
+    let dials = Dials::new(&[
+        ("[64:ff9b::c000:201]:8443", 200 * MS, false),
+        ("[64:ff9b::c000:202]:8443", MS, true),
+    ]);
+    let won = run(race_on(
+        &dials,
+        resolver,
+        "svc.example:443",
+        ClientSupport::default(),
+        |config| {
+            config.nat64 = crate::Nat64::Prefix(crate::Nat64Prefix::WELL_KNOWN);
+            config.route_probe = ipv6_only_routes;
+        },
+    ))
+    .await
+    .expect("connects over NAT64");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("[64:ff9b::c000:201]:8443", 0, 200, Refused),
+            row("[64:ff9b::c000:202]:8443", 200, 201, Connected),
+        ]
+    );
+    let winner = won.report.winner().expect("a winner");
+    assert_eq!(
+        winner.nat64().map(|s| s.ipv4().to_string()).as_deref(),
+        Some("192.0.2.2")
+    );
+    assert_eq!(winner.https().map(|via| via.port()), Some(8443));
+}
+
+/// `Builder::ip_family(V6Only)` holds for what a record brings: its IPv4 hint is skipped as
+/// of the other family (and reported), and its service name is asked for AAAA only.
+#[tokio::test(start_paused = true)]
+async fn a_record_does_not_bring_in_a_family_the_connect_does_not_use() {
+    let record = HttpsRecord::new(1, "pool.example")
+        .with_ipv4_hints(["192.0.2.9".parse().unwrap()])
+        .with_ipv6_hints(["2001:db8::9".parse().unwrap()]);
+    let resolver = Resolver::default()
+        .https("svc.example", Duration::ZERO, vec![record])
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer("pool.example", Family::V6, 100 * MS, &[])
+        .answer("pool.example", Family::V4, 100 * MS, &["192.0.2.10"]);
+    let asked = resolver.asked_addresses.clone();
+    let dials = Dials::new(&[("[2001:db8::9]:443", MS, true)]);
+    let won = run(race_on(
+        &dials,
+        resolver,
+        "svc.example:443",
+        ClientSupport::default(),
+        |config| config.ip_family = crate::IpFamily::V6Only,
+    ))
+    .await
+    .expect("connects over IPv6");
+    assert_eq!(
+        timeline(&won.report),
+        [row("[2001:db8::9]:443", 0, 1, Connected)]
+    );
+    let skipped: Vec<_> = won
+        .report
+        .skipped()
+        .iter()
+        .map(|skipped| (skipped.remote().to_string(), skipped.reason().as_str()))
+        .collect();
+    assert_eq!(skipped, [("192.0.2.9:443".to_owned(), "other_family")]);
+    let asked = asked.lock().unwrap().clone();
+    assert!(
+        asked.contains(&("pool.example".to_owned(), Family::V6)),
+        "{asked:?}"
+    );
+    assert!(
+        !asked.iter().any(|(_, family)| *family == Family::V4),
+        "{asked:?}"
+    );
 }
