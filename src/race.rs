@@ -193,16 +193,21 @@ struct Ledger {
 }
 
 /// One attempt in flight: dialing, then handshaking.
-struct InFlight<F, H> {
+struct InFlight<S, F, H> {
     /// Its index in the report.
     index: usize,
-    phase: Phase<F, H>,
+    /// The target its address came from.
+    target: usize,
+    phase: Phase<S, F, H>,
     /// When its own timeout ends it, if one is set.
     expires: Option<Instant>,
 }
 
-enum Phase<F, H> {
+enum Phase<S, F, H> {
     Dialing(F),
+    /// Connected, with the handshake held until the name's HTTPS answer is in (HEv3 §6.1:
+    /// a handshake that may use ECH does not start before the records that carry its keys).
+    Held(Option<S>),
     Handshaking(H),
 }
 
@@ -238,7 +243,7 @@ pub(crate) struct Race<D: Dial, H: Handshake<D::Stream> = NoHandshake> {
     attempt_delay: Duration,
     /// The attempts in flight, oldest first. A plain `Vec`, polled whole on every wake: there
     /// are few (the attempt delay staggers them), and a lone attempt needs no task set around it.
-    in_flight: Vec<InFlight<D::Future, H::Future>>,
+    in_flight: Vec<InFlight<D::Stream, D::Future, H::Future>>,
     /// The next attempt may start now: the race has just begun, an attempt ended, or the
     /// attempt delay passed since the last start.
     may_start: bool,
@@ -677,28 +682,51 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         now: Instant,
     ) -> Poll<io::Result<H::Output>> {
         let connected_at = self.offset(now);
-        let attempt = &mut self.in_flight[i];
+        let (index, target) = (self.in_flight[i].index, self.in_flight[i].target);
         loop {
-            match &mut attempt.phase {
+            let holds = self.ech_holds(target);
+            let stream = match &mut self.in_flight[i].phase {
                 Phase::Dialing(dial) => {
                     let stream = match Pin::new(dial).poll(cx) {
                         Poll::Ready(Ok(stream)) => stream,
                         Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                         Poll::Pending => return Poll::Pending,
                     };
-                    let record = &mut self.ledger.attempts[attempt.index];
-                    record.connected = Some(connected_at);
-                    let peer = Peer {
-                        host: record.host.clone(),
-                        local: record.local,
-                        remote: record.remote,
-                        https: record.https.clone(),
-                        dial: None,
+                    self.ledger.attempts[index].connected = Some(connected_at);
+                    stream
+                }
+                Phase::Held(stream) => {
+                    if holds {
+                        // The HTTPS lookup wakes the race when it answers.
+                        return Poll::Pending;
+                    }
+                    let Some(stream) = stream.take() else {
+                        return Poll::Ready(Err(io::Error::other("held stream polled again")));
                     };
-                    attempt.phase = Phase::Handshaking(self.handshake.handshake(stream, peer));
+                    if let Err(error) = self.take_late_record(index, target) {
+                        return Poll::Ready(Err(error));
+                    }
+                    stream
                 }
                 Phase::Handshaking(handshake) => return Pin::new(handshake).poll(cx),
+            };
+            if holds {
+                tracing::debug!(
+                    attempt = index + 1,
+                    "connected; the handshake waits for the HTTPS answer (ECH)"
+                );
+                self.in_flight[i].phase = Phase::Held(Some(stream));
+                continue;
             }
+            let record = &self.ledger.attempts[index];
+            let peer = Peer {
+                host: record.host.clone(),
+                local: record.local,
+                remote: record.remote,
+                https: record.https.clone(),
+                dial: None,
+            };
+            self.in_flight[i].phase = Phase::Handshaking(self.handshake.handshake(stream, peer));
         }
     }
 
@@ -792,12 +820,21 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         if !self.may_start {
             return false;
         }
-        let Some(candidate) = self.plan.next() else {
-            return false;
-        };
-        self.may_start = false;
-        self.launch(candidate, now);
-        true
+        while let Some(candidate) = self.plan.next() {
+            if self.needs_ech_elsewhere(&candidate) {
+                tracing::debug!(remote = %candidate.pair.remote, "not attempted: every HTTPS record has ECH");
+                self.ledger.skipped.push(Skipped {
+                    host: candidate.host,
+                    remote: candidate.pair.remote,
+                    reason: SkipReason::WithoutEch,
+                });
+                continue;
+            }
+            self.may_start = false;
+            self.launch(candidate, now);
+            return true;
+        }
+        false
     }
 
     /// Whether another attempt can ever start: the cap is not reached, and something is left
@@ -867,6 +904,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             .and_then(|timeout| now.checked_add(timeout));
         self.in_flight.push(InFlight {
             index,
+            target: candidate.order.0,
             phase: Phase::Dialing(dialing),
             expires,
         });

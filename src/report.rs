@@ -362,6 +362,11 @@ impl fmt::Display for Skipped {
                     self.remote
                 )
             }
+            SkipReason::WithoutEch => write!(
+                f,
+                "{} skipped: every HTTPS record of the name has ECH, and this endpoint is none of theirs",
+                self.remote
+            ),
         }
     }
 }
@@ -389,15 +394,20 @@ pub enum SkipReason {
     NoUsableLocal(String),
     /// Its family is not used ([`Builder::ip_family`](crate::Builder::ip_family)).
     OtherFamily(crate::Family),
+    /// With a handshake that uses ECH (`TlsHandshake::ech`), every HTTPS record of the name
+    /// has an ECH config, and this endpoint is none of the records': connecting there would
+    /// send the name in the clear, which the records ask not to do (RFC 9848).
+    WithoutEch,
 }
 
 impl SkipReason {
-    /// A short lowercase name: `denied`, `no_usable_local` or `other_family`.
+    /// A short lowercase name: `denied`, `no_usable_local`, `other_family` or `without_ech`.
     pub fn as_str(&self) -> &'static str {
         match self {
             SkipReason::Denied(_) => "denied",
             SkipReason::NoUsableLocal(_) => "no_usable_local",
             SkipReason::OtherFamily(_) => "other_family",
+            SkipReason::WithoutEch => "without_ech",
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   §6.1.6).
 //! - A rejection the public name's certificate does not authenticate is not retried.
 //! - Without `TlsHandshake::ech`, a record that lists `ech` as mandatory is skipped.
+//! - An HTTPS answer that comes after racing began (past the resolution delay) still puts ECH
+//!   on the attempt already connected: its handshake waits for the answer (HEv3 §6.1).
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
@@ -34,6 +36,18 @@ const ECH_KEY: u16 = 5;
 struct Zone {
     port: u16,
     ech: Vec<u8>,
+    /// How long the HTTPS answer takes (the addresses come at once).
+    https_after: std::time::Duration,
+}
+
+impl Zone {
+    fn new(port: u16, ech: &[u8]) -> Zone {
+        Zone {
+            port,
+            ech: ech.to_vec(),
+            https_after: std::time::Duration::ZERO,
+        }
+    }
 }
 
 impl Resolve for Zone {
@@ -55,7 +69,11 @@ impl Resolve for Zone {
         } else {
             Vec::new()
         };
-        Box::pin(async move { Ok(records) })
+        let after = self.https_after;
+        Box::pin(async move {
+            tokio::time::sleep(after).await;
+            Ok(records)
+        })
     }
 }
 
@@ -91,10 +109,7 @@ async fn the_wire_carries_the_public_name_and_the_key_holder_reads_the_real_one(
         ech_client_config(roots, &[b"http/1.1"]),
     );
     let connector = Connector::builder()
-        .resolver(Zone {
-            port,
-            ech: key.list.clone(),
-        })
+        .resolver(Zone::new(port, &key.list))
         .build()
         .unwrap();
     let server = tokio::spawn(async move {
@@ -175,10 +190,7 @@ async fn a_rejection_without_retry_configs_reconnects_once_without_ech() {
         ech_client_config(roots, &[b"http/1.1"]),
     );
     let connector = Connector::builder()
-        .resolver(Zone {
-            port,
-            ech: key.list.clone(),
-        })
+        .resolver(Zone::new(port, &key.list))
         .build()
         .unwrap();
     let connection = connector
@@ -213,10 +225,7 @@ async fn a_rejection_the_public_name_does_not_authenticate_is_not_retried() {
         ech_client_config(roots, &[b"http/1.1"]),
     );
     let connector = Connector::builder()
-        .resolver(Zone {
-            port,
-            ech: key.list.clone(),
-        })
+        .resolver(Zone::new(port, &key.list))
         .build()
         .unwrap();
     let error = connector
@@ -238,10 +247,7 @@ async fn without_ech_a_record_with_mandatory_ech_is_skipped() {
     let (server, plain, _) = tls_for(&["public.test", "secret.test"]);
     let (port, names) = server_without_ech(server).await;
     let connector = Connector::builder()
-        .resolver(Zone {
-            port,
-            ech: key.list.clone(),
-        })
+        .resolver(Zone::new(port, &key.list))
         .build()
         .unwrap();
     let closed = closed_port();
@@ -272,4 +278,51 @@ async fn without_ech_a_record_with_mandatory_ech_is_skipped() {
         .connect_with(("127.0.0.1", port), plain_again)
         .await;
     assert_eq!(names.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_late_https_answer_still_hides_the_name_of_the_attempt_already_connected() {
+    let key = EchKey::new(6, "public.test");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_, plain, roots) = tls_for(&["secret.test"]);
+    let tls = plain.ech(
+        ALL_SUPPORTED_SUITES,
+        ech_client_config(roots, &[b"http/1.1"]),
+    );
+    // The record names the target's own port, so the attempt racing starts (at the resolution
+    // delay, 50 ms, without the answer) is the one the record covers.
+    let zone = Zone {
+        https_after: std::time::Duration::from_millis(300),
+        ..Zone::new(port, &key.list)
+    };
+    let connector = Connector::builder().resolver(zone).build().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let accepted = std::time::Instant::now();
+        let hello = ClientHello::read(&mut stream).await;
+        (hello, accepted.elapsed())
+    });
+    let started = std::time::Instant::now();
+    let result = connector.connect_with(("secret.test", port), tls).await;
+    let ((outer, raw), waited) = server.await.unwrap();
+
+    // Connected well before the answer, the hello waited for it and carries ECH.
+    assert!(
+        waited >= std::time::Duration::from_millis(150),
+        "{waited:?}"
+    );
+    assert_eq!(outer.server_name.as_deref(), Some("public.test"));
+    assert!(!raw
+        .windows(b"secret.test".len())
+        .any(|w| w == b"secret.test"));
+    assert_eq!(
+        ClientHello::parse(&key.open(&outer)).server_name.as_deref(),
+        Some("secret.test")
+    );
+    let error = result.unwrap_err();
+    let first = &error.report().attempts()[0];
+    assert!(first.started() < std::time::Duration::from_millis(300));
+    assert!(first.https().is_some_and(|via| via.ech().is_some()));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
 }

@@ -420,6 +420,61 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
     }
 
+    /// HEv3 §6.1: a handshake that may use ECH (and so may rely on the records) does not
+    /// start while the name's HTTPS answer is still out; the TCP connect goes ahead.
+    pub(super) fn ech_holds(&self, index: usize) -> bool {
+        let Some(https) = self.https.as_deref() else {
+            return false;
+        };
+        https.client.ech
+            && https
+                .targets
+                .get(index)
+                .and_then(Option::as_ref)
+                .is_some_and(|target| matches!(target.state, State::Asking | State::Late(_)))
+    }
+
+    /// An attempt whose handshake was held: now that the answer is in, it takes the record of
+    /// the service at its address's port on the origin name (its ALPN and ECH), if it had none;
+    /// an endpoint no record covers, when every record has ECH, is not handshaken with.
+    pub(super) fn take_late_record(&mut self, attempt: usize, index: usize) -> io::Result<()> {
+        let record = &self.ledger.attempts[attempt];
+        if record.https.is_some() {
+            return Ok(());
+        }
+        let port = record.remote.port();
+        let covering = self
+            .https
+            .as_deref()
+            .and_then(|https| https.targets.get(index)?.as_ref())
+            .and_then(|target| match &target.state {
+                State::Services(services) => services
+                    .iter()
+                    .find(|service| *service.target == *target.origin && service.port == port)
+                    .cloned(),
+                _ => None,
+            });
+        match covering {
+            Some(service) => {
+                self.ledger.attempts[attempt].https = Some(HttpsVia {
+                    service,
+                    hint: false,
+                });
+                Ok(())
+            }
+            None if self.ech_reliant(index) => Err(io::Error::other(
+                "not handshaken: every HTTPS record of the name has ECH, and this endpoint is none of theirs",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A candidate the race must not attempt: the origin's own endpoint when every record of
+    /// the name has ECH (RFC 9848) and it is none of theirs.
+    pub(super) fn needs_ech_elsewhere(&self, candidate: &crate::plan::Candidate) -> bool {
+        candidate.via.is_none() && self.ech_reliant(candidate.order.0)
+    }
+
     /// One of the origin's addresses at each service on the origin name (its group and port).
     fn add_at_origin_services(&mut self, index: usize, position: usize, ip: IpAddr) {
         let services = match self

@@ -25,7 +25,7 @@ use crate::target::IntoTargets;
 use crate::HttpsRecord;
 
 use ConnectErrorKind::AllFailed;
-use Outcome::{Connected, Lost, Refused};
+use Outcome::{Connected, HandshakeFailed, Lost, Refused};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -845,4 +845,110 @@ async fn a_record_does_not_bring_in_a_family_the_connect_does_not_use() {
         !asked.iter().any(|(_, family)| *family == Family::V4),
         "{asked:?}"
     );
+}
+
+fn with_ech() -> ClientSupport {
+    ClientSupport {
+        ech: true,
+        ..ClientSupport::default()
+    }
+}
+
+/// HEv3 §6.1: a handshake that may use ECH does not start before the HTTPS answer. The answer
+/// is late (200 ms; racing began at 50 ms, the resolution delay): the attempt connects at
+/// 51 ms and is held, then takes the record (ALPN h2, its ECH list) and wins at 200 ms. The
+/// same race without ECH wins at 51 ms with no record: the hold is ECH's alone.
+#[tokio::test(start_paused = true)]
+async fn with_ech_the_handshake_waits_for_a_late_https_answer() {
+    let zone = || {
+        Resolver::default()
+            .answer("svc.example", Family::V6, Duration::ZERO, &[])
+            .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+            .https(
+                "svc.example",
+                200 * MS,
+                vec![HttpsRecord::new(1, ".")
+                    .with_alpn(["h2"])
+                    .with_ech(vec![0xfe, 0x0d])],
+            )
+    };
+    let script = [("192.0.2.1:443", MS, true)];
+
+    let dials = Dials::new(&script);
+    let plain = run(race(&dials, zone(), "svc.example:443"))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&plain.report),
+        [row("192.0.2.1:443", 50, 51, Connected)]
+    );
+    assert!(plain.report.winner().unwrap().https().is_none());
+
+    let dials = Dials::new(&script);
+    let held = run(race_with(&dials, zone(), "svc.example:443", with_ech()))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&held.report),
+        [row("192.0.2.1:443", 50, 200, Connected)]
+    );
+    let winner = held.report.winner().unwrap();
+    assert_eq!(winner.connected(), Some(51 * MS));
+    let via = winner.https().expect("the late record");
+    // h2 from the record, and HTTP/1.1 as HTTPS's default (no `no-default-alpn`).
+    assert_eq!(via.alpn(), [b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert_eq!(via.ech(), Some(&[0xfe, 0x0d][..]));
+}
+
+/// RFC 9848 with a late answer: every record has ECH and sends clients to port 8443. The
+/// attempt held at port 443 is not handshaken with (it fails when the answer comes, 100 ms);
+/// the record's endpoints are tried next; the name's second address at port 443 is skipped
+/// as `without_ech`, never dialed.
+#[tokio::test(start_paused = true)]
+async fn with_ech_no_endpoint_outside_records_that_all_have_ech() {
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer(
+            "svc.example",
+            Family::V4,
+            Duration::ZERO,
+            &["192.0.2.1", "192.0.2.2"],
+        )
+        .https(
+            "svc.example",
+            100 * MS,
+            vec![HttpsRecord::new(1, ".")
+                .with_port(8443)
+                .with_ech(vec![0xfe, 0x0d])],
+        );
+    let dials = Dials::new(&[
+        ("192.0.2.1:443", MS, true),
+        ("192.0.2.1:8443", MS, false),
+        ("192.0.2.2:8443", MS, false),
+        ("192.0.2.2:443", MS, true),
+    ]);
+    let error = run(race_with(&dials, resolver, "svc.example:443", with_ech()))
+        .await
+        .expect_err("nothing with ECH connects");
+    assert_eq!(
+        timeline(error.report()),
+        [
+            row("192.0.2.1:443", 50, 100, HandshakeFailed),
+            row("192.0.2.1:8443", 100, 101, Refused),
+            row("192.0.2.2:8443", 101, 102, Refused),
+        ]
+    );
+    let why = error.report().attempts()[0].error().unwrap().to_string();
+    assert!(
+        why.contains("every HTTPS record of the name has ECH"),
+        "{why}"
+    );
+    let skipped: Vec<_> = error
+        .report()
+        .skipped()
+        .iter()
+        .map(|skipped| (skipped.remote().to_string(), skipped.reason().as_str()))
+        .collect();
+    assert_eq!(skipped, [("192.0.2.2:443".to_owned(), "without_ech")]);
+    assert_eq!(dials.made.load(Ordering::SeqCst), 3);
 }
