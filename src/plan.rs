@@ -69,9 +69,10 @@ pub(crate) struct Plan {
     /// The first candidate, while it is the only one ever added: a lone address (the most
     /// common connect) is taken from here with no dedup list, no sort and no queue. A second
     /// candidate sends it down the general path.
-    lone: Option<Candidate>,
-    /// The lone candidate once taken, entered in `seen` only when another candidate comes.
-    lone_taken: Option<(Pair, Order)>,
+    /// (Once taken, it stays here as `Lone::Taken`, and enters `seen` only when another
+    /// candidate comes.) One field for both keeps the race state small: a lone connect's
+    /// whole state stays in one small allocation.
+    lone: Lone,
     /// Candidates added since the last sort, in no order.
     incoming: Vec<Candidate>,
     /// How many of `incoming` are IPv6 and IPv4 (indexed by `slot`): `has` is asked on every
@@ -107,6 +108,39 @@ pub(crate) struct Plan {
     current_group: Option<(u32, usize)>,
 }
 
+/// The plan's first candidate while it is the only one ever added.
+#[derive(Debug)]
+enum Lone {
+    Empty,
+    /// Added, not yet taken.
+    Waiting(Candidate),
+    /// Taken: its pair and place, for `seen` once another candidate comes.
+    Taken(Pair, Order),
+}
+
+impl Lone {
+    fn is_empty(&self) -> bool {
+        matches!(self, Lone::Empty)
+    }
+
+    fn waiting(&self) -> Option<&Candidate> {
+        match self {
+            Lone::Waiting(lone) => Some(lone),
+            _ => None,
+        }
+    }
+
+    fn take_waiting(&mut self) -> Option<Candidate> {
+        match std::mem::replace(self, Lone::Empty) {
+            Lone::Waiting(lone) => Some(lone),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+}
+
 impl Plan {
     /// An empty plan.
     pub(crate) fn new(
@@ -116,8 +150,7 @@ impl Plan {
         probe: Option<RouteProbe>,
     ) -> Plan {
         Plan {
-            lone: None,
-            lone_taken: None,
+            lone: Lone::Empty,
             incoming: Vec::new(),
             incoming_count: [0, 0],
             queues: [Vec::new(), Vec::new()],
@@ -143,7 +176,7 @@ impl Plan {
         self.probe_always = true;
         self.sorted = false;
         // A lone candidate is probed like any other, on the general path.
-        if let Some(lone) = self.lone.take() {
+        if let Some(lone) = self.lone.take_waiting() {
             self.add_general(lone);
         }
     }
@@ -158,16 +191,17 @@ impl Plan {
     /// of its two places in the caller's order.
     pub(crate) fn add(&mut self, candidates: impl IntoIterator<Item = Candidate>) {
         for candidate in candidates {
-            let pristine = self.taken == 0 && self.lone.is_none() && self.seen.is_empty();
+            let pristine = self.taken == 0 && self.lone.is_empty() && self.seen.is_empty();
             if pristine && !self.probe_always {
-                self.lone = Some(candidate);
+                self.lone = Lone::Waiting(candidate);
                 continue;
             }
-            if let Some(lone) = self.lone.take() {
-                self.add_general(lone);
-            }
-            if let Some((pair, order)) = self.lone_taken.take() {
-                self.seen.record(pair, order);
+            match std::mem::replace(&mut self.lone, Lone::Empty) {
+                Lone::Waiting(lone) => self.add_general(lone),
+                Lone::Taken(pair, order) => {
+                    self.seen.record(pair, order);
+                }
+                Lone::Empty => {}
             }
             self.add_general(candidate);
         }
@@ -255,12 +289,12 @@ impl Plan {
         if self.taken >= self.max_attempts || self.untried() == 0 {
             return None;
         }
-        if let Some(lone) = self.lone.take() {
+        if let Some(lone) = self.lone.take_waiting() {
             self.taken += 1;
             self.preferred = Some(lone.family());
             self.last = self.preferred;
             // Remembered, so that the same pair coming again (a late answer) is not tried twice.
-            self.lone_taken = Some((lone.pair, lone.order));
+            self.lone = Lone::Taken(lone.pair, lone.order);
             return Some(lone);
         }
         if !self.sorted {
@@ -334,8 +368,8 @@ impl Plan {
     /// and forgets their pairs, so that the same pair may come again from the real answer.
     pub(crate) fn remove_untried(&mut self, drop: impl Fn(&Candidate) -> bool) {
         let mut removed = Vec::new();
-        if self.lone.as_ref().is_some_and(&drop) {
-            removed.extend(self.lone.take().map(|lone| lone.pair));
+        if self.lone.waiting().is_some_and(&drop) {
+            removed.extend(self.lone.take_waiting().map(|lone| lone.pair));
         }
         for queue in std::iter::once(&mut self.incoming).chain(self.queues.iter_mut()) {
             queue.retain(|candidate| {
@@ -362,7 +396,11 @@ impl Plan {
     /// before the next is taken. A pair already taken is out of its reach.
     pub(crate) fn update_untried(&mut self, mut update: impl FnMut(&mut Candidate)) {
         let queued = self.queues.iter_mut().flatten();
-        for candidate in self.lone.iter_mut().chain(&mut self.incoming).chain(queued) {
+        let lone = match &mut self.lone {
+            Lone::Waiting(lone) => Some(lone),
+            _ => None,
+        };
+        for candidate in lone.into_iter().chain(&mut self.incoming).chain(queued) {
             update(candidate);
         }
         self.sorted = false;
@@ -371,7 +409,7 @@ impl Plan {
     /// Whether an untried candidate of this family is waiting.
     pub(crate) fn has(&self, family: Family) -> bool {
         self.lone
-            .as_ref()
+            .waiting()
             .is_some_and(|lone| lone.family() == family)
             || self.incoming_count[slot(family)] > 0
             || !self.queues[slot(family)].is_empty()
@@ -384,9 +422,12 @@ impl Plan {
 
     /// Whether this pair was ever added (tried or not).
     pub(crate) fn contains(&self, pair: Pair) -> bool {
-        self.lone.as_ref().is_some_and(|lone| lone.pair == pair)
-            || self.lone_taken.is_some_and(|(taken, _)| taken == pair)
-            || self.seen.get(&pair).is_some()
+        let lone = match &self.lone {
+            Lone::Waiting(lone) => lone.pair == pair,
+            Lone::Taken(taken, _) => *taken == pair,
+            Lone::Empty => false,
+        };
+        lone || self.seen.get(&pair).is_some()
     }
 
     /// The attempt cap is reached: nothing more will be taken, whatever is added.
@@ -399,7 +440,8 @@ impl Plan {
     pub(crate) fn untried_remotes(&self) -> Vec<SocketAddr> {
         let queued = self.queues.iter().flat_map(|queue| queue.iter().rev());
         self.lone
-            .iter()
+            .waiting()
+            .into_iter()
             .chain(queued)
             .chain(&self.incoming)
             .map(|candidate| candidate.pair.remote)
@@ -408,7 +450,7 @@ impl Plan {
 
     /// How many candidates are waiting.
     pub(crate) fn untried(&self) -> usize {
-        usize::from(self.lone.is_some())
+        usize::from(self.lone.waiting().is_some())
             + self.incoming.len()
             + self.queues[0].len()
             + self.queues[1].len()
@@ -430,7 +472,10 @@ type Order = (usize, usize, usize);
 #[derive(Debug, Default)]
 struct Seen {
     few: Vec<(Pair, Order)>,
-    many: HashMap<Pair, Order>,
+    /// Boxed: the map is rare, and inline it would make every race's state larger (48 bytes
+    /// against 8), past the allocator's fast size classes for a lone connect.
+    #[allow(clippy::box_collection)]
+    many: Option<Box<HashMap<Pair, Order>>>,
 }
 
 /// More pairs than this move `Seen` to its hash map.
@@ -447,34 +492,36 @@ enum Recorded {
 impl Seen {
     fn forget(&mut self, pair: &Pair) {
         self.few.retain(|(seen, _)| seen != pair);
-        self.many.remove(pair);
+        if let Some(many) = &mut self.many {
+            many.remove(pair);
+        }
     }
 
     fn is_empty(&self) -> bool {
-        self.few.is_empty() && self.many.is_empty()
+        self.few.is_empty() && self.many.as_ref().is_none_or(|many| many.is_empty())
     }
 
     fn get(&self, pair: &Pair) -> Option<Order> {
-        if self.many.is_empty() {
-            self.few
+        match &self.many {
+            Some(many) => many.get(pair).copied(),
+            None => self
+                .few
                 .iter()
                 .find(|(seen, _)| seen == pair)
-                .map(|(_, order)| *order)
-        } else {
-            self.many.get(pair).copied()
+                .map(|(_, order)| *order),
         }
     }
 
     fn record(&mut self, pair: Pair, order: Order) -> Recorded {
-        let hashed = !self.many.is_empty();
         let room = self.few.len() < FEW;
-        let slot = if !hashed {
-            self.few
+        let hashed = self.many.is_some();
+        let slot = match &mut self.many {
+            Some(many) => many.get_mut(&pair),
+            None => self
+                .few
                 .iter_mut()
                 .find(|(seen, _)| *seen == pair)
-                .map(|(_, order)| order)
-        } else {
-            self.many.get_mut(&pair)
+                .map(|(_, order)| order),
         };
         match slot {
             Some(earliest) if order < *earliest => {
@@ -487,10 +534,11 @@ impl Seen {
                 Recorded::New
             }
             None => {
-                if !hashed {
-                    self.many.extend(self.few.drain(..));
-                }
-                self.many.insert(pair, order);
+                let few = &mut self.few;
+                let many = self
+                    .many
+                    .get_or_insert_with(|| Box::new(few.drain(..).collect()));
+                many.insert(pair, order);
                 Recorded::New
             }
         }

@@ -175,7 +175,8 @@ struct Memory {
     /// This target list's key in the history, computed when the race begins.
     key: Option<history::Key>,
     /// The last winner, until the first attempt shows whether it is in this connect's plan.
-    lesson: Option<Lesson>,
+    /// Boxed: inline it would take the race state past the allocator's fast size classes.
+    lesson: Option<Box<Lesson>>,
 }
 
 /// Everything the report will tell: attempts, resolver failures, skipped and cut addresses.
@@ -404,7 +405,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         let key = history.key(&self.targets);
         self.memory.key = Some(key);
         let now = self.start.unwrap_or_else(Instant::now);
-        self.memory.lesson = history.recall(key, now);
+        self.memory.lesson = history.recall(key, now).map(Box::new);
         if let Some(lesson) = &self.memory.lesson {
             self.plan.favour(lesson.winner);
         }
