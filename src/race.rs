@@ -479,7 +479,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             .and_then(|pairing| pairing.locals.as_ref())
             .is_some_and(has_ipv4);
         remote.is_ipv4()
-            && !remote.ip().is_loopback()
+            && !host_or_link_scoped(remote.ip())
             && self.nat64.discovery.is_on()
             && self.config.ip_family.allows(Family::V6)
             && !listed_ipv4
@@ -1272,6 +1272,18 @@ impl PlannedAttempt {
     /// they come from the name's A/AAAA answer as usual (or an IP literal).
     pub fn https(&self) -> Option<&crate::HttpsVia> {
         self.https.as_ref()
+    }
+}
+
+/// HEv3 §8.1: IPv4 addresses scoped to the host or the link (`0.0.0.0/8`, `127.0.0.0/8`,
+/// `169.254.0.0/16`, `255.255.255.255`) are never synthesized: a NAT64 cannot reach what they
+/// name, and the kernel's answer for them (a route or none) is final.
+fn host_or_link_scoped(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => {
+            ip.octets()[0] == 0 || ip.is_loopback() || ip.is_link_local() || ip.is_broadcast()
+        }
+        IpAddr::V6(_) => false,
     }
 }
 

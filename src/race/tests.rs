@@ -1766,6 +1766,51 @@ async fn an_ipv4_literal_is_synthesized_on_an_ipv6_only_host() {
     assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 1);
 }
 
+/// HEv3 §8.1: host- and link-scoped IPv4 addresses are not synthesized, even with no IPv4
+/// route: a link-local literal (169.254/16) and one in 0/8 are tried as they are, and no
+/// prefix is asked for. (The routable `192.0.2.1`, last, shows the same host does synthesize.)
+#[tokio::test(start_paused = true)]
+async fn scoped_ipv4_addresses_are_never_synthesized() {
+    let resolver = Arc::new(CountingResolver::default().answer(
+        "ipv4only.arpa",
+        Family::V6,
+        30 * MS,
+        &WELL_KNOWN_ANSWER,
+    ));
+    let dial = ScriptedDial::new(&[
+        ("169.254.1.1:80", Script::Refuse(MS)),
+        ("0.1.2.3:80", Script::Refuse(MS)),
+    ]);
+    let config = nat64_config(&resolver, ipv6_only_routes);
+    let error = run(race(
+        &dial,
+        config.clone(),
+        ["169.254.1.1:80", "0.1.2.3:80"],
+    ))
+    .await
+    .expect_err("both refuse");
+    assert_eq!(
+        timeline(error.report()),
+        [
+            row("169.254.1.1:80", 0, 1, Outcome::Refused),
+            row("0.1.2.3:80", 1, 2, Outcome::Refused),
+        ]
+    );
+    assert!(error
+        .report()
+        .attempts()
+        .iter()
+        .all(|a| a.nat64().is_none()));
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 0);
+
+    let dial = ScriptedDial::new(&[("[64:ff9b::c000:201]:80", Script::Connect(MS))]);
+    let won = run(race(&dial, config, "192.0.2.1:80"))
+        .await
+        .expect("the routable address is synthesized");
+    assert!(won.report.attempts()[0].nat64().is_some());
+    assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 1);
+}
+
 /// RFC 8305 §7.1 applies only where IPv4 has no route: a dual-stack host dials the IPv4
 /// address at once and never asks for `ipv4only.arpa`.
 #[tokio::test(start_paused = true)]
@@ -1992,7 +2037,7 @@ async fn one_family_only() {
 }
 
 /// The address filter judges a synthesized address by the IPv4 address it stands for, under
-/// a configured network-specific prefix too: a synthesized 127.0.0.1 is refused under
+/// a configured network-specific prefix too: a synthesized 192.168.0.1 is refused under
 /// `deny_non_public`, nothing is dialed, and the refusal names the IPv4 address and prefix.
 #[tokio::test(start_paused = true)]
 async fn synthesized_addresses_are_filtered_by_their_ipv4_address() {
@@ -2002,21 +2047,22 @@ async fn synthesized_addresses_are_filtered_by_their_ipv4_address() {
     let mut config = nat64_config(&resolver, ipv6_only_routes);
     config.nat64 = crate::Nat64::Prefix(prefix);
     config.filter = AddressFilter::deny_non_public();
-    // 127.0.0.1 has a route (loopback): a name's 127.0.0.2 would too, so the filter is shown
-    // on 169.254.169.254, which an IPv6-only host has no route to.
-    let error = run(race(&dial, config, "169.254.169.254:80"))
+    // Loopback and link-local addresses are never synthesized (HEv3 §8.1), so the filter is
+    // shown on a private 192.168.0.1, which an IPv6-only host has no route to. Nothing is sent:
+    // the dial is scripted, and the address is refused before it.
+    let error = run(race(&dial, config, "192.168.0.1:80"))
         .await
         .expect_err("denied");
     assert_eq!(error.kind(), ConnectErrorKind::Denied);
     let skipped = &error.report().skipped()[0];
     assert_eq!(
         skipped.remote().to_string(),
-        "[2001:db8:122:344:a9:fea9:fe00:0]:80"
+        "[2001:db8:122:344:c0:a800:100:0]:80"
     );
     assert_eq!(
         skipped.to_string(),
-        "[2001:db8:122:344:a9:fea9:fe00:0]:80 denied (NAT64 2001:db8:122:344::/64 \
-         169.254.169.254: cloud metadata / link-local (169.254.0.0/16))"
+        "[2001:db8:122:344:c0:a800:100:0]:80 denied (NAT64 2001:db8:122:344::/64 \
+         192.168.0.1: private (RFC 1918))"
     );
     assert_eq!(dial.tally.dials.load(Ordering::SeqCst), 0);
     // Configured, the prefix is not discovered.
