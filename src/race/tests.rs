@@ -2127,3 +2127,13 @@ async fn no_prefix_is_remembered_for_a_short_time() {
     assert_eq!(started(third.report()), 20 * MS);
     assert_eq!(resolver.asked("ipv4only.arpa", Family::V6), 2);
 }
+
+/// The race's state is one allocation per connect. Past 1,016 bytes it leaves glibc's fast
+/// (tcache) sizes, and malloc's own work per connect triples; at 1,224 bytes that cost a
+/// loopback connect about 1 % (README, Performance).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+#[test]
+fn the_race_state_stays_in_the_allocators_fast_sizes() {
+    let size = std::mem::size_of::<Race<crate::dial::TcpDial>>();
+    assert!(size <= 1016, "the race state is {size} bytes");
+}
