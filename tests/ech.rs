@@ -98,20 +98,28 @@ fn tls_for(names: &[&str]) -> (ServerConfig, TlsHandshake, Arc<RootCertStore>) {
     (server, TlsHandshake::new(Arc::new(client)), Arc::new(roots))
 }
 
+/// `plain` with ECH on (aws-lc-rs's HPKE suites, configurations trusting `roots` and offering
+/// `http/1.1`), and a connector that resolves through `zone`.
+fn with_ech(
+    plain: TlsHandshake,
+    roots: Arc<RootCertStore>,
+    zone: Zone,
+) -> (TlsHandshake, Connector) {
+    let tls = plain.ech(
+        ALL_SUPPORTED_SUITES,
+        ech_client_config(roots, &[b"http/1.1"]),
+    );
+    let connector = Connector::builder().resolver(zone).build().unwrap();
+    (tls, connector)
+}
+
 #[tokio::test]
 async fn the_wire_carries_the_public_name_and_the_key_holder_reads_the_real_one() {
     let key = EchKey::new(7, "public.test");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (_, plain, roots) = tls_for(&["secret.test"]);
-    let tls = plain.ech(
-        ALL_SUPPORTED_SUITES,
-        ech_client_config(roots, &[b"http/1.1"]),
-    );
-    let connector = Connector::builder()
-        .resolver(Zone::new(port, &key.list))
-        .build()
-        .unwrap();
+    let (tls, connector) = with_ech(plain, roots, Zone::new(port, &key.list));
     let server = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
         ClientHello::read(&mut stream).await
@@ -185,14 +193,7 @@ async fn a_rejection_without_retry_configs_reconnects_once_without_ech() {
     // The server's certificate covers the public name, so the rejection is authenticated.
     let (server, plain, roots) = tls_for(&["public.test", "secret.test"]);
     let (port, names) = server_without_ech(server).await;
-    let tls = plain.ech(
-        ALL_SUPPORTED_SUITES,
-        ech_client_config(roots, &[b"http/1.1"]),
-    );
-    let connector = Connector::builder()
-        .resolver(Zone::new(port, &key.list))
-        .build()
-        .unwrap();
+    let (tls, connector) = with_ech(plain, roots, Zone::new(port, &key.list));
     let connection = connector
         .connect_with(("secret.test", closed_port()), tls)
         .await
@@ -220,14 +221,7 @@ async fn a_rejection_the_public_name_does_not_authenticate_is_not_retried() {
     // verification, so the client cannot trust the rejection and must not fall back.
     let (server, plain, roots) = tls_for(&["secret.test"]);
     let (port, names) = server_without_ech(server).await;
-    let tls = plain.ech(
-        ALL_SUPPORTED_SUITES,
-        ech_client_config(roots, &[b"http/1.1"]),
-    );
-    let connector = Connector::builder()
-        .resolver(Zone::new(port, &key.list))
-        .build()
-        .unwrap();
+    let (tls, connector) = with_ech(plain, roots, Zone::new(port, &key.list));
     let error = connector
         .connect_with(("secret.test", closed_port()), tls)
         .await
@@ -286,17 +280,13 @@ async fn a_late_https_answer_still_hides_the_name_of_the_attempt_already_connect
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (_, plain, roots) = tls_for(&["secret.test"]);
-    let tls = plain.ech(
-        ALL_SUPPORTED_SUITES,
-        ech_client_config(roots, &[b"http/1.1"]),
-    );
     // The record names the target's own port, so the attempt racing starts (at the resolution
     // delay, 50 ms, without the answer) is the one the record covers.
     let zone = Zone {
         https_after: std::time::Duration::from_millis(300),
         ..Zone::new(port, &key.list)
     };
-    let connector = Connector::builder().resolver(zone).build().unwrap();
+    let (tls, connector) = with_ech(plain, roots, zone);
     let server = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
         let accepted = std::time::Instant::now();
