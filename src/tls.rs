@@ -132,6 +132,15 @@ impl TlsHandshake {
     /// config list the suites cannot use (an unknown version or suite) is treated as absent
     /// and the attempt connects without ECH (logged at DEBUG).
     ///
+    /// With ECH the race also follows two rules that keep the name from leaking:
+    /// - an attempt that connects while its name's HTTPS answer is still out (racing begins
+    ///   at the resolution delay without it) holds its handshake, not its TCP connect, until
+    ///   the answer comes or the lookup fails (Happy Eyeballs v3 §6.1), then offers the
+    ///   record's ECH; so a dropped HTTPS query can cost up to the resolver's own timeout,
+    ///   within the connect's deadline;
+    /// - when every usable record of a name has `ech`, the name's own addresses are not tried
+    ///   as a last resort (RFC 9848), and are reported as `SkipReason::WithoutEch`.
+    ///
     /// **The retry rule** (draft-ietf-tls-esni §6.1.6). If the server rejects ECH, rustls
     /// first authenticates the server as the config's public name; only then:
     /// - with `retry_configs` the client can use: one new connection to the same address (same
