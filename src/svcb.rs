@@ -725,7 +725,36 @@ pub(crate) fn read_answer(
         }
     }
     services.sort_by_key(|service| service.priority);
+    shuffle_equal_priorities(&mut services);
     (Answer::Services(services), skipped)
+}
+
+/// RFC 9460 §2.4.1: records of the same priority are shuffled before use, so that clients
+/// spread over them evenly. (The race then ranks their addresses by RFC 6724 within the
+/// priority's group; the shuffle decides among equals.)
+fn shuffle_equal_priorities(services: &mut [Service]) {
+    use std::hash::{BuildHasher, Hasher};
+    // Each `RandomState` is keyed afresh (per process, stepped on every call): enough to spread
+    // load, and no dependency for it.
+    let random = std::collections::hash_map::RandomState::new();
+    let mut start = 0;
+    while start < services.len() {
+        let priority = services[start].priority;
+        let end = start
+            + services[start..]
+                .iter()
+                .take_while(|service| service.priority == priority)
+                .count();
+        // Fisher-Yates over services[start..end].
+        for last in (start + 1..end).rev() {
+            let mut hasher = random.build_hasher();
+            hasher.write_usize(last);
+            let span = (last - start + 1) as u64;
+            let pick = start + (hasher.finish() % span) as usize;
+            services.swap(last, pick);
+        }
+        start = end;
+    }
 }
 
 /// One ServiceMode record as a service this client can use, or why it cannot.
