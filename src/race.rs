@@ -248,6 +248,9 @@ pub(crate) struct Race<D: Dial, H: Handshake<D::Stream> = NoHandshake> {
     /// The next attempt may start now: the race has just begun, an attempt ended, or the
     /// attempt delay passed since the last start.
     may_start: bool,
+    /// The attempt delay passed while an attempt was held for its HTTPS answer (ECH): the
+    /// next attempt waits one attempt delay from the hold's end instead.
+    delay_after_hold: bool,
     ledger: Ledger,
     /// RFC 8305 §7: IPv4 addresses with no route become IPv6 ones under the NAT64 prefixes.
     nat64: Synthesis,
@@ -318,6 +321,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             attempt_delay: config.attempt_delay,
             in_flight: Vec::new(),
             may_start: false,
+            delay_after_hold: false,
             ledger: Ledger::default(),
             https: config
                 .https_records
@@ -711,6 +715,11 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 }
                 Phase::Handshaking(handshake) => return Pin::new(handshake).poll(cx),
             };
+            if !holds && self.delay_after_hold && !self.any_held_but(i) {
+                self.delay_after_hold = false;
+                self.timers
+                    .set(Timer::NextAttempt, now + self.attempt_delay);
+            }
             if holds {
                 tracing::debug!(
                     attempt = index + 1,
@@ -729,6 +738,21 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             };
             self.in_flight[i].phase = Phase::Handshaking(self.handshake.handshake(stream, peer));
         }
+    }
+
+    /// Whether an attempt in flight is connected and held for its HTTPS answer (ECH).
+    fn any_held(&self) -> bool {
+        self.in_flight
+            .iter()
+            .any(|attempt| matches!(attempt.phase, Phase::Held(_)))
+    }
+
+    /// [`Race::any_held`], not counting attempt `i`.
+    fn any_held_but(&self, i: usize) -> bool {
+        self.in_flight
+            .iter()
+            .enumerate()
+            .any(|(j, attempt)| j != i && matches!(attempt.phase, Phase::Held(_)))
     }
 
     /// Ends the attempts whose own timeout has come; each frees a slot.
@@ -816,7 +840,13 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
         if self.timers.is_due(Timer::NextAttempt, now) {
             self.timers.clear(Timer::NextAttempt);
-            self.may_start = true;
+            if self.any_held() {
+                // Connected and waiting for our own DNS, not for the network: another attempt
+                // would only be held too. The delay restarts when the hold ends.
+                self.delay_after_hold = true;
+            } else {
+                self.may_start = true;
+            }
         }
         if !self.may_start {
             return false;

@@ -952,3 +952,92 @@ async fn with_ech_no_endpoint_outside_records_that_all_have_ech() {
     assert_eq!(skipped, [("192.0.2.2:443".to_owned(), "without_ech")]);
     assert_eq!(dials.made.load(Ordering::SeqCst), 3);
 }
+
+/// While an attempt is connected and held for its HTTPS answer (ECH), the attempt delay does
+/// not start another: it would only be held too. The answer comes at 1,000 ms; the first
+/// attempt, connected at 51 ms, wins then, and the second address is never dialed (without the
+/// hold it would have started at 300 ms).
+#[tokio::test(start_paused = true)]
+async fn with_ech_a_held_attempt_starts_no_other() {
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer(
+            "svc.example",
+            Family::V4,
+            Duration::ZERO,
+            &["192.0.2.1", "192.0.2.2"],
+        )
+        .https(
+            "svc.example",
+            1000 * MS,
+            vec![HttpsRecord::new(1, ".").with_ech(vec![0xfe, 0x0d])],
+        );
+    let dials = Dials::new(&[("192.0.2.1:443", MS, true), ("192.0.2.2:443", MS, true)]);
+    let won = run(race_with(&dials, resolver, "svc.example:443", with_ech()))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [row("192.0.2.1:443", 50, 1000, Connected)]
+    );
+    assert_eq!(dials.made.load(Ordering::SeqCst), 1);
+    assert!(won.report.winner().unwrap().https().is_some());
+}
+
+/// A handshake that never finishes on one remote and finishes at once elsewhere.
+struct HangsOn(SocketAddr);
+
+impl crate::race::Handshake<SocketAddr> for HangsOn {
+    type Output = SocketAddr;
+    type Future = Pin<Box<dyn Future<Output = io::Result<SocketAddr>> + Send>>;
+
+    fn handshake(&self, stream: SocketAddr, peer: crate::Peer) -> Self::Future {
+        if peer.remote() == self.0 {
+            Box::pin(std::future::pending())
+        } else {
+            Box::pin(std::future::ready(Ok(stream)))
+        }
+    }
+}
+
+/// The attempt delay restarts when the hold ends: the answer comes at 1,000 ms, the first
+/// attempt's handshake then stalls (a blackhole after TCP), and the second address starts one
+/// attempt delay later, at 1,250 ms, and wins.
+#[tokio::test(start_paused = true)]
+async fn with_ech_the_attempt_delay_restarts_when_the_hold_ends() {
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer(
+            "svc.example",
+            Family::V4,
+            Duration::ZERO,
+            &["192.0.2.1", "192.0.2.2"],
+        )
+        .https(
+            "svc.example",
+            1000 * MS,
+            vec![HttpsRecord::new(1, ".").with_ech(vec![0xfe, 0x0d])],
+        );
+    let dials = Dials::new(&[("192.0.2.1:443", MS, true), ("192.0.2.2:443", MS, true)]);
+    let config = Config {
+        sort_addresses: false,
+        nat64: crate::Nat64::Off,
+        timeout: Some(Duration::from_secs(10)),
+        resolver: Arc::new(resolver),
+        ..Config::default()
+    };
+    let targets = "svc.example:443".into_targets().expect("valid target");
+    let stalls = HangsOn("192.0.2.1:443".parse().unwrap());
+    let mut race = Race::with_handshake(dials.clone(), stalls, Arc::new(config), targets, None);
+    race.ask_https_records(with_ech());
+    let won = std::future::poll_fn(|cx| race.poll_race(cx))
+        .await
+        .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("192.0.2.1:443", 50, 1251, Lost),
+            row("192.0.2.2:443", 1250, 1251, Connected),
+        ]
+    );
+}
