@@ -630,8 +630,20 @@ impl<H: Handshake> crate::race::Handshake<TcpStream> for Raced<H> {
 
     fn handshake(&self, stream: TcpStream, mut peer: Peer) -> Self::Future {
         let local = stream.local_addr();
-        peer.dial = Some(self.dial.clone());
+        let reconnected = Arc::new(Mutex::new(None));
+        peer.dial = Some(crate::handshake::Redial {
+            dial: self.dial.clone(),
+            local: reconnected.clone(),
+        });
         let handshake = self.handshake.handshake(stream, peer);
-        Box::pin(async move { handshake.await.map(|output| (output, local)) })
+        Box::pin(async move {
+            let output = handshake.await?;
+            // A handshake that reconnected (the ECH retry) hands out the new connection.
+            let moved = reconnected
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            Ok((output, moved.map_or(local, Ok)))
+        })
     }
 }

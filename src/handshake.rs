@@ -94,7 +94,15 @@ pub struct Peer {
     pub(crate) remote: SocketAddr,
     pub(crate) https: Option<crate::HttpsVia>,
     /// How the attempt was dialled, for [`Peer::reconnect`]; `None` outside a real race.
-    pub(crate) dial: Option<TcpDial>,
+    pub(crate) dial: Option<Redial>,
+}
+
+/// How a race's attempt dials again ([`Peer::reconnect`]), and where the last new connection's
+/// local address is left for the race to report.
+#[derive(Clone, Debug)]
+pub(crate) struct Redial {
+    pub(crate) dial: TcpDial,
+    pub(crate) local: Arc<std::sync::Mutex<Option<SocketAddr>>>,
 }
 
 /// Peers are equal when they name the same attempt's endpoints (how they dial is not compared).
@@ -143,15 +151,25 @@ impl Peer {
             local: self.local,
             remote: self.remote,
         };
-        let dialing = self.dial.as_ref().map(|dial| dial.dial(pair));
+        let dialing = self
+            .dial
+            .as_ref()
+            .map(|redial| (redial.dial.dial(pair), redial.local.clone()));
         async move {
-            match dialing {
-                Some(dialing) => dialing.await,
-                None => Err(io::Error::new(
+            let Some((dialing, local)) = dialing else {
+                return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
                     "this peer did not come from a race: nothing to reconnect with",
-                )),
+                ));
+            };
+            let stream = dialing.await?;
+            // The connection the race hands out is this one now: its local address is reported.
+            if let Ok(address) = stream.local_addr() {
+                *local
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(address);
             }
+            Ok(stream)
         }
     }
 }

@@ -522,9 +522,10 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
 
     /// The NAT64 discovery this connect waits for has answered: the filter learns the
     /// prefixes, and the held IPv4 addresses go into the plan.
-    fn take_nat64_prefixes(&mut self, cx: &mut Context<'_>) {
+    /// Whether prefixes came (and so addresses may have joined the plan).
+    fn take_nat64_prefixes(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(prefixes) = self.nat64.poll_learned(cx) else {
-            return;
+            return false;
         };
         if let Some(pairing) = &mut self.pairing {
             pairing.filter = pairing.filter.knowing_nat64(&prefixes);
@@ -532,6 +533,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         for held in std::mem::take(&mut self.nat64.held) {
             self.synthesize_or_keep(held, &prefixes);
         }
+        true
     }
 
     /// Pairs one address with the local addresses that can reach it and adds the pairs to the
@@ -747,6 +749,13 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             .any(|attempt| matches!(attempt.phase, Phase::Held(_)))
     }
 
+    /// Whether every target would hold a new attempt's handshake too (its HTTPS answer is out
+    /// and the handshake can use ECH); a target that would not (an IP literal, a name whose
+    /// answer is in) is worth an attempt while another is held.
+    fn every_target_held(&self) -> bool {
+        (0..self.targets.len()).all(|index| self.ech_holds(index))
+    }
+
     /// [`Race::any_held`], not counting attempt `i`.
     fn any_held_but(&self, i: usize) -> bool {
         self.in_flight
@@ -840,7 +849,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
         }
         if self.timers.is_due(Timer::NextAttempt, now) {
             self.timers.clear(Timer::NextAttempt);
-            if self.any_held() {
+            if self.any_held() && self.every_target_held() {
                 // Connected and waiting for our own DNS, not for the network: another attempt
                 // would only be held too. The delay restarts when the hold ends.
                 self.delay_after_hold = true;
@@ -892,6 +901,8 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     }
 
     fn launch(&mut self, candidate: Candidate, now: Instant) {
+        // This start arms the attempt timer itself.
+        self.delay_after_hold = false;
         let index = self.ledger.attempts.len();
         if index == 0 {
             self.first_attempt(&candidate);
@@ -1140,6 +1151,11 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             self.start_racing(now);
             if self.start_next_attempt(now) {
                 // Poll the new attempt now: its setup may already have failed.
+                continue;
+            }
+            // The rules above may have started a NAT64 discovery (racing began and let held
+            // addresses in): it is polled, and so started and woken for, before the race waits.
+            if self.take_nat64_prefixes(cx) {
                 continue;
             }
             if self.nothing_left() {

@@ -319,7 +319,7 @@ impl Retry {
     fn start(
         self,
         retry_configs: Option<Vec<u8>>,
-    ) -> Pin<Box<dyn Future<Output = io::Result<TlsStream<TcpStream>>> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = io::Result<TlsStream<TcpStream>>> + Send + Sync>> {
         let alpn = alpn_for(&self.peer, self.tls.connector.config()).to_vec();
         let with_configs = retry_configs.and_then(|list| {
             let ech = self.tls.ech.as_ref()?;
@@ -335,9 +335,9 @@ impl Retry {
         let reconnect = self.peer.reconnect();
         Box::pin(async move {
             let stream = reconnect.await.map_err(|error| {
-                io::Error::new(
-                    error.kind(),
-                    format!("ECH rejected; the new connection to {remote} for the retry failed: {error}"),
+                RetryFailed::wrap(
+                    format!("ECH rejected; the new connection to {remote} for the retry failed"),
+                    error,
                 )
             })?;
             match with_configs {
@@ -347,9 +347,10 @@ impl Retry {
                         .connect(self.name, stream)
                         .await
                         .map_err(|error| {
-                            io::Error::new(
-                                error.kind(),
-                                format!("ECH rejected, and the retry with the server's retry configs failed: {error}"),
+                            RetryFailed::wrap(
+                                "ECH rejected, and the retry with the server's retry configs failed"
+                                    .to_owned(),
+                                error,
                             )
                         })
                 }
@@ -360,9 +361,9 @@ impl Retry {
                         .connect(self.name, stream)
                         .await
                         .map_err(|error| {
-                            io::Error::new(
-                                error.kind(),
-                                format!("ECH rejected, and the retry without ECH failed: {error}"),
+                            RetryFailed::wrap(
+                                "ECH rejected, and the retry without ECH failed".to_owned(),
+                                error,
                             )
                         })
                 }
@@ -370,6 +371,38 @@ impl Retry {
         })
     }
 }
+
+/// An ECH retry that failed: what was being done, with the retry's own error (the rustls
+/// error, say) as its source.
+#[derive(Debug)]
+struct RetryFailed {
+    what: String,
+    error: io::Error,
+}
+
+impl RetryFailed {
+    fn wrap(what: String, error: io::Error) -> io::Error {
+        io::Error::new(error.kind(), RetryFailed { what, error })
+    }
+}
+
+impl std::fmt::Display for RetryFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.error)
+    }
+}
+
+impl std::error::Error for RetryFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+// The handshake future stays `Send` and `Sync`, as tokio-rustls's own is, with ECH's retry in it.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<TlsConnecting>();
+};
 
 /// One TLS handshake in flight (the future of [`TlsHandshake`]).
 #[must_use = "futures do nothing unless polled"]
@@ -382,7 +415,7 @@ enum Inner {
     /// A handshake with ECH, and what a retry needs (taken when it starts).
     Ech(Connect<TcpStream>, Option<Box<Retry>>),
     /// The one retry after ECH was rejected.
-    Retrying(Pin<Box<dyn Future<Output = io::Result<TlsStream<TcpStream>>> + Send>>),
+    Retrying(Pin<Box<dyn Future<Output = io::Result<TlsStream<TcpStream>>> + Send + Sync>>),
     /// A server name that could not be used, answered on the first poll.
     Invalid(Option<io::Error>),
 }
@@ -509,6 +542,40 @@ mod tests {
         assert_eq!(rejection(&io::Error::other("not TLS")), None);
     }
 
+    /// One configuration is made per ECH config list and kept; each attempt's ALPN (its
+    /// record's) is set on a copy, so two records sharing a list but not their ALPN get each
+    /// their own.
+    #[test]
+    fn ech_configurations_are_made_once_per_list_and_take_each_attempts_alpn() {
+        let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = made.clone();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = Arc::new(tokio_rustls::rustls::RootCertStore::empty());
+        let plain = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        let tls = TlsHandshake::new(Arc::new(plain)).ech(ALL_SUPPORTED_SUITES, move |mode| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(ClientConfig::builder_with_provider(provider.clone())
+                .with_ech(mode)?
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth())
+        });
+        let ech = tls.ech.as_ref().unwrap();
+        let list = config_list(1, "public.test");
+        let h2 = ech.config(&list, &[b"h2".to_vec()]).unwrap();
+        let h1 = ech.config(&list, &[b"http/1.1".to_vec()]).unwrap();
+        assert_eq!(h2.alpn_protocols, [b"h2".to_vec()]);
+        assert_eq!(h1.alpn_protocols, [b"http/1.1".to_vec()]);
+        assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Another list makes another; a list no suite can use is an error, not a panic.
+        ech.config(&config_list(2, "other.test"), &[]).unwrap();
+        assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(ech.config(&[0, 1, 2], &[]).is_err());
+    }
+
     #[tokio::test]
     async fn the_retry_reconnects_once_with_the_servers_configs() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -530,8 +597,11 @@ mod tests {
             local: None,
             remote: listener.local_addr().unwrap(),
             https: None,
-            dial: Some(crate::dial::TcpDial {
-                options: Arc::default(),
+            dial: Some(crate::handshake::Redial {
+                dial: crate::dial::TcpDial {
+                    options: Arc::default(),
+                },
+                local: Arc::default(),
             }),
         };
         let retry = Retry {

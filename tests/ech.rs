@@ -157,17 +157,21 @@ async fn the_wire_carries_the_public_name_and_the_key_holder_reads_the_real_one(
 
 /// The server's SNI for each connection, in order.
 type Names = Arc<Mutex<Vec<String>>>;
+/// The client's address of each connection, in order.
+type Clients = Arc<Mutex<Vec<std::net::SocketAddr>>>;
 
 /// A TLS server that does not do ECH: it notes each hello's server name, then finishes the
 /// handshake with `config` and holds the stream open.
-async fn server_without_ech(config: ServerConfig) -> (u16, Names) {
+async fn server_without_ech(config: ServerConfig) -> (u16, Names, Clients) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let names = Names::default();
-    let seen = names.clone();
+    let clients = Clients::default();
+    let (seen, met) = (names.clone(), clients.clone());
     let config = Arc::new(config);
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        while let Ok((stream, client)) = listener.accept().await {
+            met.lock().unwrap().push(client);
             let (seen, config) = (seen.clone(), config.clone());
             tokio::spawn(async move {
                 let acceptor = tokio_rustls::LazyConfigAcceptor::new(
@@ -184,7 +188,7 @@ async fn server_without_ech(config: ServerConfig) -> (u16, Names) {
             });
         }
     });
-    (port, names)
+    (port, names, clients)
 }
 
 #[tokio::test]
@@ -192,7 +196,7 @@ async fn a_rejection_without_retry_configs_reconnects_once_without_ech() {
     let key = EchKey::new(3, "public.test");
     // The server's certificate covers the public name, so the rejection is authenticated.
     let (server, plain, roots) = tls_for(&["public.test", "secret.test"]);
-    let (port, names) = server_without_ech(server).await;
+    let (port, names, clients) = server_without_ech(server).await;
     let (tls, connector) = with_ech(plain, roots, Zone::new(port, &key.list));
     let connection = connector
         .connect_with(("secret.test", closed_port()), tls)
@@ -201,6 +205,11 @@ async fn a_rejection_without_retry_configs_reconnects_once_without_ech() {
 
     // First the ECH hello (public name outside), then one retry that names the real server.
     assert_eq!(*names.lock().unwrap(), ["public.test", "secret.test"]);
+    // The connection handed out is the retry's: its local address is the second client's.
+    let clients = clients.lock().unwrap().clone();
+    assert_eq!(clients.len(), 2);
+    assert_ne!(clients[0], clients[1]);
+    assert_eq!(connection.local_addr().unwrap(), clients[1]);
     let session = connection.stream().get_ref().1;
     assert_eq!(
         session.ech_status(),
@@ -220,7 +229,7 @@ async fn a_rejection_the_public_name_does_not_authenticate_is_not_retried() {
     // Only the real name is on the certificate: the outer handshake to "public.test" fails
     // verification, so the client cannot trust the rejection and must not fall back.
     let (server, plain, roots) = tls_for(&["secret.test"]);
-    let (port, names) = server_without_ech(server).await;
+    let (port, names, clients) = server_without_ech(server).await;
     let (tls, connector) = with_ech(plain, roots, Zone::new(port, &key.list));
     let error = connector
         .connect_with(("secret.test", closed_port()), tls)
@@ -228,6 +237,7 @@ async fn a_rejection_the_public_name_does_not_authenticate_is_not_retried() {
         .unwrap_err();
 
     assert_eq!(*names.lock().unwrap(), ["public.test"], "no second hello");
+    assert_eq!(clients.lock().unwrap().len(), 1, "no second connection");
     let first = &error.report().attempts()[0];
     assert_eq!(first.remote().port(), port);
     assert_eq!(first.outcome(), Outcome::HandshakeFailed);
@@ -239,7 +249,7 @@ async fn a_rejection_the_public_name_does_not_authenticate_is_not_retried() {
 async fn without_ech_a_record_with_mandatory_ech_is_skipped() {
     let key = EchKey::new(5, "public.test");
     let (server, plain, _) = tls_for(&["public.test", "secret.test"]);
-    let (port, names) = server_without_ech(server).await;
+    let (port, names, _) = server_without_ech(server).await;
     let connector = Connector::builder()
         .resolver(Zone::new(port, &key.list))
         .build()
@@ -283,7 +293,7 @@ async fn a_late_https_answer_still_hides_the_name_of_the_attempt_already_connect
     // The record names the target's own port, so the attempt racing starts (at the resolution
     // delay, 50 ms, without the answer) is the one the record covers.
     let zone = Zone {
-        https_after: std::time::Duration::from_millis(300),
+        https_after: std::time::Duration::from_millis(1000),
         ..Zone::new(port, &key.list)
     };
     let (tls, connector) = with_ech(plain, roots, zone);
@@ -299,7 +309,7 @@ async fn a_late_https_answer_still_hides_the_name_of_the_attempt_already_connect
 
     // Connected well before the answer, the hello waited for it and carries ECH.
     assert!(
-        waited >= std::time::Duration::from_millis(150),
+        waited >= std::time::Duration::from_millis(500),
         "{waited:?}"
     );
     assert_eq!(outer.server_name.as_deref(), Some("public.test"));
@@ -312,7 +322,7 @@ async fn a_late_https_answer_still_hides_the_name_of_the_attempt_already_connect
     );
     let error = result.unwrap_err();
     let first = &error.report().attempts()[0];
-    assert!(first.started() < std::time::Duration::from_millis(300));
+    assert!(first.started() < std::time::Duration::from_millis(500));
     assert!(first.https().is_some_and(|via| via.ech().is_some()));
-    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1000));
 }

@@ -30,7 +30,7 @@ const S4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const S6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 /// How long the server holds back its A and AAAA answers; the HTTPS answer goes at once. An
 /// attempt on the record's `ipv4hint` can start before this; one on a real address cannot.
-const ANSWER_DELAY: Duration = Duration::from_millis(500);
+const ANSWER_DELAY: Duration = Duration::from_millis(1500);
 /// Longer than any connect here takes, so the first attempt is the only one: its winning is
 /// the plan's doing, not a fallback's.
 const ATTEMPT_DELAY: &str = "5000";

@@ -271,25 +271,39 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// service on the origin at their port and take its record (ALPN, ECH), as they would
     /// have had the answer come in time; the rest go last, after every service.
     fn cover_untried(&mut self, index: usize, origin: &str, services: &[Arc<Service>]) {
-        self.plan.update_untried(|candidate| {
-            if candidate.order.0 != index || candidate.via.is_some() {
-                return;
-            }
-            let port = candidate.pair.remote.port();
+        let place = |port: u16| -> Placement {
             let covering = services
                 .iter()
                 .find(|service| *service.target == *origin && service.port == port);
             match covering {
-                Some(service) => {
-                    candidate.group = u32::from(service.priority);
-                    candidate.via = Some(HttpsVia {
+                Some(service) => Placement {
+                    group: u32::from(service.priority),
+                    via: Some(HttpsVia {
                         service: service.clone(),
                         hint: false,
-                    });
-                }
-                None => candidate.group = FALLBACK_GROUP,
+                    }),
+                },
+                None => Placement {
+                    group: FALLBACK_GROUP,
+                    via: None,
+                },
             }
+        };
+        self.plan.update_untried(|candidate| {
+            if candidate.order.0 != index || candidate.via.is_some() {
+                return;
+            }
+            let Placement { group, via } = place(candidate.pair.remote.port());
+            candidate.group = group;
+            candidate.via = via;
         });
+        // The same for the name's IPv4 addresses still waiting for the NAT64 prefix: when it
+        // comes they go in as the record places them, not as they came before it.
+        for held in &mut self.nat64.held {
+            if held.target == index && held.placement.via.is_none() {
+                held.placement = place(held.remote.port());
+            }
+        }
     }
 
     /// The index of an extra name's lookups (started on first use), and what of it is in.
@@ -389,14 +403,19 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
     /// origin name (its group and port), then as the last resort at the target's port.
     fn add_origin_address(&mut self, index: usize, position: usize, ip: IpAddr) {
         self.add_at_origin_services(index, position, ip);
-        if self.ech_reliant(index) {
-            tracing::trace!(%ip, "every HTTPS record has ECH: no fallback without it");
-            return;
-        }
         let Host::Name(name) = self.targets[index].host().clone() else {
             return;
         };
         let remote = SocketAddr::new(ip, self.targets[index].port());
+        if self.ech_reliant(index) {
+            tracing::debug!(%remote, "not attempted: every HTTPS record has ECH");
+            self.ledger.skipped.push(crate::report::Skipped {
+                host: Some(name),
+                remote,
+                reason: crate::report::SkipReason::WithoutEch,
+            });
+            return;
+        }
         self.add_grouped(index, position, name, remote, FALLBACK_GROUP, None);
     }
 
@@ -557,13 +576,18 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
 
     /// A real answer of `family` for `name` replaces the untried hints for it.
     fn replace_hints(&mut self, name: &str, family: Family) {
+        let stale = |via: Option<&HttpsVia>| {
+            via.is_some_and(|via| via.hint && *via.service.target == *name)
+        };
         self.plan.remove_untried(|candidate| {
-            candidate.family() == family
-                && candidate
-                    .via
-                    .as_ref()
-                    .is_some_and(|via| via.hint && *via.service.target == *name)
+            candidate.family() == family && stale(candidate.via.as_ref())
         });
+        // Hints still waiting for the NAT64 prefix (IPv4 ones) are replaced too.
+        if family == Family::V4 {
+            self.nat64
+                .held
+                .retain(|held| !stale(held.placement.via.as_ref()));
+        }
     }
 
     fn add_service_address(

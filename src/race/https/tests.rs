@@ -748,6 +748,14 @@ async fn with_ech_every_record_having_ech_leaves_out_the_fallback() {
         [row("192.0.2.1:8443", 0, 1, Refused)]
     );
     assert_eq!(dials.made.load(Ordering::SeqCst), 1);
+    // The fallback left out is reported, as a late answer's would be.
+    let skipped: Vec<_> = error
+        .report()
+        .skipped()
+        .iter()
+        .map(|skipped| (skipped.remote().to_string(), skipped.reason().as_str()))
+        .collect();
+    assert_eq!(skipped, [("192.0.2.1:443".to_owned(), "without_ech")]);
 }
 
 /// An IPv6-only host: IPv4 has no route.
@@ -1039,5 +1047,115 @@ async fn with_ech_the_attempt_delay_restarts_when_the_hold_ends() {
             row("192.0.2.1:443", 50, 1251, Lost),
             row("192.0.2.2:443", 1250, 1251, Connected),
         ]
+    );
+}
+
+/// A held name does not hold back a target that would not be held: with an IP literal after
+/// the name, the literal starts on the attempt delay (300 ms) while the name's first attempt
+/// waits for its HTTPS answer (due at 1,000 ms), and wins.
+#[tokio::test(start_paused = true)]
+async fn with_ech_a_held_name_does_not_hold_back_a_literal() {
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .https(
+            "svc.example",
+            1000 * MS,
+            vec![HttpsRecord::new(1, ".").with_ech(vec![0xfe, 0x0d])],
+        );
+    let dials = Dials::new(&[("192.0.2.1:443", MS, true), ("192.0.2.9:443", MS, true)]);
+    let won = run(race_with(
+        &dials,
+        resolver,
+        ["svc.example:443", "192.0.2.9:443"],
+        with_ech(),
+    ))
+    .await
+    .expect("connects");
+    assert_eq!(
+        timeline(&won.report),
+        [
+            row("192.0.2.1:443", 50, 301, Lost),
+            row("192.0.2.9:443", 300, 301, Connected),
+        ]
+    );
+}
+
+/// A late answer reaches the name's IPv4 addresses still waiting for the NAT64 prefix: on an
+/// IPv6-only host the A answer (0 ms) is held for the HTTPS answer until racing begins (50 ms),
+/// then waits for the prefix (asked at 50 ms, answered 200 ms later); the HTTPS answer comes
+/// in between (100 ms). When the prefix comes, the synthesized address goes in as the record
+/// places it: with the record's ALPN, not as a plain address.
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_reaches_addresses_waiting_for_the_nat64_prefix() {
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .answer(
+            "ipv4only.arpa",
+            Family::V6,
+            200 * MS,
+            &["64:ff9b::c000:aa", "64:ff9b::c000:ab"],
+        )
+        .https(
+            "svc.example",
+            100 * MS,
+            vec![HttpsRecord::new(1, ".").with_alpn(["h2"])],
+        );
+    let dials = Dials::new(&[("[64:ff9b::c000:201]:443", MS, true)]);
+    let won = run(race_on(
+        &dials,
+        resolver,
+        "svc.example:443",
+        ClientSupport::default(),
+        |config| {
+            config.nat64 = crate::Nat64::Discover;
+            config.route_probe = ipv6_only_routes;
+        },
+    ))
+    .await
+    .expect("connects over NAT64");
+    assert_eq!(
+        timeline(&won.report),
+        [row("[64:ff9b::c000:201]:443", 250, 251, Connected)]
+    );
+    let winner = won.report.winner().unwrap();
+    assert!(winner.nat64().is_some());
+    let via = winner.https().expect("the late record");
+    assert_eq!(via.alpn(), [b"h2".to_vec(), b"http/1.1".to_vec()]);
+}
+
+/// An HTTPS answer that never comes does not stall the NAT64 discovery its addresses need:
+/// racing begins at the resolution delay (50 ms) and lets the held A answer in, which starts the
+/// discovery; it is polled at once, so the prefix (200 ms later) brings the attempt at 250 ms.
+/// (It used to be started but not polled until something else woke the race: here, never,
+/// and the connect hung to its deadline.)
+#[tokio::test(start_paused = true)]
+async fn an_https_answer_that_never_comes_does_not_stall_the_nat64_discovery() {
+    let resolver = Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
+        .answer(
+            "ipv4only.arpa",
+            Family::V6,
+            200 * MS,
+            &["64:ff9b::c000:aa", "64:ff9b::c000:ab"],
+        );
+    let dials = Dials::new(&[("[64:ff9b::c000:201]:443", MS, true)]);
+    let won = run(race_on(
+        &dials,
+        resolver,
+        "svc.example:443",
+        ClientSupport::default(),
+        |config| {
+            config.nat64 = crate::Nat64::Discover;
+            config.route_probe = ipv6_only_routes;
+        },
+    ))
+    .await
+    .expect("connects over NAT64");
+    assert_eq!(
+        timeline(&won.report),
+        [row("[64:ff9b::c000:201]:443", 250, 251, Connected)]
     );
 }
