@@ -139,7 +139,9 @@ impl TlsHandshake {
     ///   record's ECH; so a dropped HTTPS query can cost up to the resolver's own timeout,
     ///   within the connect's deadline;
     /// - when every usable record of a name has `ech`, the name's own addresses are not tried
-    ///   as a last resort (RFC 9848), and are reported as `SkipReason::WithoutEch`.
+    ///   as a last resort (RFC 9848), and are reported as `SkipReason::WithoutEch`. (A record
+    ///   counts as having ECH whether or not `suites` can use its list; one they cannot use
+    ///   is then connected to without ECH, as above.)
     ///
     /// **The retry rule** (draft-ietf-tls-esni §6.1.6). If the server rejects ECH, rustls
     /// first authenticates the server as the config's public name; only then:
