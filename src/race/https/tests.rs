@@ -758,6 +758,12 @@ async fn with_ech_every_record_having_ech_leaves_out_the_fallback() {
     assert_eq!(skipped, [("192.0.2.1:443".to_owned(), "without_ech")]);
 }
 
+/// NAT64 prefixes discovered (RFC 7050) on a host where IPv4 has no route.
+fn discovering_nat64_on_an_ipv6_only_host(config: &mut Config) {
+    config.nat64 = crate::Nat64::Discover;
+    config.route_probe = ipv6_only_routes;
+}
+
 /// An IPv6-only host: IPv4 has no route.
 fn ipv6_only_routes(_: Option<SocketAddr>, remote: SocketAddr) -> crate::local::Route {
     match remote {
@@ -860,6 +866,19 @@ fn with_ech() -> ClientSupport {
         ech: true,
         ..ClientSupport::default()
     }
+}
+
+/// `svc.example` has these IPv4 addresses (and no IPv6) at once; its HTTPS record (target
+/// ".", with an ECH list) comes at `https_at`.
+fn ech_zone(ipv4: &[&str], https_at: Duration) -> Resolver {
+    Resolver::default()
+        .answer("svc.example", Family::V6, Duration::ZERO, &[])
+        .answer("svc.example", Family::V4, Duration::ZERO, ipv4)
+        .https(
+            "svc.example",
+            https_at,
+            vec![HttpsRecord::new(1, ".").with_ech(vec![0xfe, 0x0d])],
+        )
 }
 
 /// HEv3 §6.1: a handshake that may use ECH does not start before the HTTPS answer. The answer
@@ -967,19 +986,7 @@ async fn with_ech_no_endpoint_outside_records_that_all_have_ech() {
 /// hold it would have started at 300 ms).
 #[tokio::test(start_paused = true)]
 async fn with_ech_a_held_attempt_starts_no_other() {
-    let resolver = Resolver::default()
-        .answer("svc.example", Family::V6, Duration::ZERO, &[])
-        .answer(
-            "svc.example",
-            Family::V4,
-            Duration::ZERO,
-            &["192.0.2.1", "192.0.2.2"],
-        )
-        .https(
-            "svc.example",
-            1000 * MS,
-            vec![HttpsRecord::new(1, ".").with_ech(vec![0xfe, 0x0d])],
-        );
+    let resolver = ech_zone(&["192.0.2.1", "192.0.2.2"], 1000 * MS);
     let dials = Dials::new(&[("192.0.2.1:443", MS, true), ("192.0.2.2:443", MS, true)]);
     let won = run(race_with(&dials, resolver, "svc.example:443", with_ech()))
         .await
@@ -1013,19 +1020,7 @@ impl crate::race::Handshake<SocketAddr> for HangsOn {
 /// attempt delay later, at 1,250 ms, and wins.
 #[tokio::test(start_paused = true)]
 async fn with_ech_the_attempt_delay_restarts_when_the_hold_ends() {
-    let resolver = Resolver::default()
-        .answer("svc.example", Family::V6, Duration::ZERO, &[])
-        .answer(
-            "svc.example",
-            Family::V4,
-            Duration::ZERO,
-            &["192.0.2.1", "192.0.2.2"],
-        )
-        .https(
-            "svc.example",
-            1000 * MS,
-            vec![HttpsRecord::new(1, ".").with_ech(vec![0xfe, 0x0d])],
-        );
+    let resolver = ech_zone(&["192.0.2.1", "192.0.2.2"], 1000 * MS);
     let dials = Dials::new(&[("192.0.2.1:443", MS, true), ("192.0.2.2:443", MS, true)]);
     let config = Config {
         sort_addresses: false,
@@ -1055,14 +1050,7 @@ async fn with_ech_the_attempt_delay_restarts_when_the_hold_ends() {
 /// waits for its HTTPS answer (due at 1,000 ms), and wins.
 #[tokio::test(start_paused = true)]
 async fn with_ech_a_held_name_does_not_hold_back_a_literal() {
-    let resolver = Resolver::default()
-        .answer("svc.example", Family::V6, Duration::ZERO, &[])
-        .answer("svc.example", Family::V4, Duration::ZERO, &["192.0.2.1"])
-        .https(
-            "svc.example",
-            1000 * MS,
-            vec![HttpsRecord::new(1, ".").with_ech(vec![0xfe, 0x0d])],
-        );
+    let resolver = ech_zone(&["192.0.2.1"], 1000 * MS);
     let dials = Dials::new(&[("192.0.2.1:443", MS, true), ("192.0.2.9:443", MS, true)]);
     let won = run(race_with(
         &dials,
@@ -1108,10 +1096,7 @@ async fn a_late_answer_reaches_addresses_waiting_for_the_nat64_prefix() {
         resolver,
         "svc.example:443",
         ClientSupport::default(),
-        |config| {
-            config.nat64 = crate::Nat64::Discover;
-            config.route_probe = ipv6_only_routes;
-        },
+        discovering_nat64_on_an_ipv6_only_host,
     ))
     .await
     .expect("connects over NAT64");
@@ -1147,10 +1132,7 @@ async fn an_https_answer_that_never_comes_does_not_stall_the_nat64_discovery() {
         resolver,
         "svc.example:443",
         ClientSupport::default(),
-        |config| {
-            config.nat64 = crate::Nat64::Discover;
-            config.route_probe = ipv6_only_routes;
-        },
+        discovering_nat64_on_an_ipv6_only_host,
     ))
     .await
     .expect("connects over NAT64");
