@@ -520,6 +520,25 @@ mod tests {
         list
     }
 
+    /// A handshake with ECH on aws-lc-rs (trusting nothing); `made` counts the configurations
+    /// it builds.
+    fn ech_handshake(made: Arc<std::sync::atomic::AtomicUsize>) -> TlsHandshake {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = Arc::new(tokio_rustls::rustls::RootCertStore::empty());
+        let plain = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        TlsHandshake::new(Arc::new(plain)).ech(ALL_SUPPORTED_SUITES, move |mode| {
+            made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(ClientConfig::builder_with_provider(provider.clone())
+                .with_ech(mode)?
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth())
+        })
+    }
+
     fn rejected(configs: Option<Vec<EchConfigPayload>>) -> io::Error {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -550,21 +569,7 @@ mod tests {
     #[test]
     fn ech_configurations_are_made_once_per_list_and_take_each_attempts_alpn() {
         let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = made.clone();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = Arc::new(tokio_rustls::rustls::RootCertStore::empty());
-        let plain = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth();
-        let tls = TlsHandshake::new(Arc::new(plain)).ech(ALL_SUPPORTED_SUITES, move |mode| {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(ClientConfig::builder_with_provider(provider.clone())
-                .with_ech(mode)?
-                .with_root_certificates(roots.clone())
-                .with_no_client_auth())
-        });
+        let tls = ech_handshake(made.clone());
         let ech = tls.ech.as_ref().unwrap();
         let list = config_list(1, "public.test");
         let h2 = ech.config(&list, &[b"h2".to_vec()]).unwrap();
@@ -581,19 +586,7 @@ mod tests {
     #[tokio::test]
     async fn the_retry_reconnects_once_with_the_servers_configs() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let roots = Arc::new(tokio_rustls::rustls::RootCertStore::empty());
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let plain = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth();
-        let tls = TlsHandshake::new(Arc::new(plain)).ech(ALL_SUPPORTED_SUITES, move |mode| {
-            Ok(ClientConfig::builder_with_provider(provider.clone())
-                .with_ech(mode)?
-                .with_root_certificates(roots.clone())
-                .with_no_client_auth())
-        });
+        let tls = ech_handshake(Arc::default());
         let peer = Peer {
             host: Some(Arc::from("secret.test")),
             local: None,
