@@ -139,6 +139,15 @@ impl History {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Key(u64);
 
+impl Key {
+    /// The key of the same targets raced through a handshake (TLS, say): kept apart from the
+    /// TCP-only one, because a path can carry TCP and not TLS (a path-MTU blackhole), so a
+    /// TCP winner is no lesson for a TLS race.
+    pub(crate) fn through_handshake(self) -> Key {
+        Key(self.0 ^ 0x9e37_79b9_7f4a_7c15)
+    }
+}
+
 /// Hashes a [`Key`] to itself: it is already the output of a keyed hash, so hashing it again
 /// for the map would only cost time.
 #[derive(Default)]

@@ -53,6 +53,10 @@ pub(crate) trait Handshake<S> {
 
     /// Starts the handshake on a stream that has just connected to `peer`.
     fn handshake(&self, stream: S, peer: Peer) -> Self::Future;
+
+    /// Whether an attempt's success includes a handshake: history keeps those lessons apart
+    /// from TCP-only ones.
+    const HANDSHAKES: bool = true;
 }
 
 /// No handshake: the connected stream wins as it is, in the poll that saw it connect.
@@ -66,6 +70,8 @@ impl<S: Send + 'static> Handshake<S> for NoHandshake {
     fn handshake(&self, stream: S, _: Peer) -> Self::Future {
         std::future::ready(Ok(stream))
     }
+
+    const HANDSHAKES: bool = false;
 }
 
 /// One family's answer for one name: (target index, family, answer).
@@ -407,6 +413,11 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
             return;
         };
         let key = history.key(&self.targets);
+        let key = if H::HANDSHAKES {
+            key.through_handshake()
+        } else {
+            key
+        };
         self.memory.key = Some(key);
         let now = self.start.unwrap_or_else(Instant::now);
         self.memory.lesson = history.recall(key, now).map(Box::new);

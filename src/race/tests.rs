@@ -1103,6 +1103,42 @@ async fn history_makes_the_second_connect_as_fast_as_ipv4() {
     assert_eq!(fourth.report.elapsed(), 5 * MS);
 }
 
+/// A TCP-only winner is no lesson for a race through a handshake (a path can carry TCP and not
+/// TLS): the same targets keep separate lessons. IPv4 wins a TCP-only connect; the next connect,
+/// through a handshake, is not steered by it (IPv6 first, nothing favoured); a TCP-only connect
+/// after it still is (the lesson is there to be used).
+#[tokio::test(start_paused = true)]
+async fn tcp_and_handshake_races_keep_separate_lessons() {
+    let history = Arc::new(History::new(16, Duration::from_secs(600)));
+    let targets = ["[2001:db8::1]:80", "192.0.2.1:80"];
+    let dial = ScriptedDial::new(&[("192.0.2.1:80", Script::Connect(20 * MS))]);
+    run(remembering(&dial, ranked(), targets, Some(history.clone())))
+        .await
+        .expect("IPv4 connects");
+
+    let handshake = ScriptedHandshake::new(&[("192.0.2.1:80", Greeting::Finish(MS))]);
+    let mut through = Race::with_handshake(
+        dial.clone(),
+        handshake,
+        Arc::new(ranked()),
+        targets.into_targets().expect("valid"),
+        Some(history.clone()),
+    );
+    let won = std::future::poll_fn(|cx| through.poll_race(cx))
+        .await
+        .expect("IPv4 connects");
+    assert_eq!(won.report.favoured(), None);
+    assert_eq!(order(&won.report), ["[2001:db8::1]:80", "192.0.2.1:80"]);
+
+    let again = run(remembering(&dial, ranked(), targets, Some(history)))
+        .await
+        .expect("IPv4 connects");
+    assert_eq!(
+        again.report.favoured().map(|a| a.to_string()).as_deref(),
+        Some("192.0.2.1:80")
+    );
+}
+
 /// History entries expire: after the TTL the natural order comes back.
 #[tokio::test(start_paused = true)]
 async fn history_expires() {
