@@ -19,10 +19,8 @@
 mod support;
 
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use connect_by_list::{Connector, Family, PolicyTable, Resolve, SystemResolver};
 use support::netns::{Fault, Lab, NetnsEtc};
@@ -59,47 +57,21 @@ fn nsswitch_files_only() -> String {
 /// panics with its output when it fails or hangs.
 fn run_inner(ns: &str, ports: (u16, u16)) -> String {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .arg(&exe)
-        .args([
+    let run = support::netns::run_in(
+        ns,
+        &exe,
+        &[
             "--exact",
             INNER_TEST,
             "--ignored",
             "--nocapture",
             "--test-threads=1",
-        ])
-        .env(INNER_ENV, format!("{},{}", ports.0, ports.1))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ip netns exec");
-    // Drain both pipes on their own threads so a chatty child cannot block.
-    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + GUARD;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the inner test") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            // `ip netns exec` execs the command: this is the test binary itself.
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    match status {
+        ],
+        &[(INNER_ENV, format!("{},{}", ports.0, ports.1))],
+        GUARD,
+    );
+    let (stdout, stderr) = (run.stdout, run.stderr);
+    match run.status {
         Some(status) if status.success() => stdout,
         Some(status) => panic!("inner test failed ({status}):\n{stdout}\n{stderr}"),
         None => panic!("inner test still running after {GUARD:?}:\n{stdout}\n{stderr}"),
