@@ -170,7 +170,17 @@ fn race_on<M>(
     client: ClientSupport,
     tweak: impl FnOnce(&mut Config),
 ) -> Race<Dials> {
-    let mut config = Config {
+    let mut config = test_config(resolver);
+    tweak(&mut config);
+    let targets = targets.into_targets().expect("valid test targets");
+    let mut race = Race::new(dials.clone(), Arc::new(config), targets, None);
+    race.ask_https_records(client);
+    race
+}
+
+/// The tests' configuration: caller's order, no NAT64, a 10 s deadline, `resolver`.
+fn test_config(resolver: Resolver) -> Config {
+    Config {
         sort_addresses: false,
         // No route lookups: the documentation addresses stay as they are on any host.
         nat64: crate::Nat64::Off,
@@ -178,12 +188,7 @@ fn race_on<M>(
         timeout: Some(Duration::from_secs(10)),
         resolver: Arc::new(resolver),
         ..Config::default()
-    };
-    tweak(&mut config);
-    let targets = targets.into_targets().expect("valid test targets");
-    let mut race = Race::new(dials.clone(), Arc::new(config), targets, None);
-    race.ask_https_records(client);
-    race
+    }
 }
 
 async fn run(mut race: Race<Dials>) -> Result<Won<SocketAddr>, ConnectError> {
@@ -1022,13 +1027,7 @@ impl crate::race::Handshake<SocketAddr> for HangsOn {
 async fn with_ech_the_attempt_delay_restarts_when_the_hold_ends() {
     let resolver = ech_zone(&["192.0.2.1", "192.0.2.2"], 1000 * MS);
     let dials = Dials::new(&[("192.0.2.1:443", MS, true), ("192.0.2.2:443", MS, true)]);
-    let config = Config {
-        sort_addresses: false,
-        nat64: crate::Nat64::Off,
-        timeout: Some(Duration::from_secs(10)),
-        resolver: Arc::new(resolver),
-        ..Config::default()
-    };
+    let config = test_config(resolver);
     let targets = "svc.example:443".into_targets().expect("valid target");
     let stalls = HangsOn("192.0.2.1:443".parse().unwrap());
     let mut race = Race::with_handshake(dials.clone(), stalls, Arc::new(config), targets, None);
