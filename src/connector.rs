@@ -631,7 +631,7 @@ impl<H: Handshake> crate::race::Handshake<TcpStream> for Raced<H> {
     fn handshake(&self, stream: TcpStream, mut peer: Peer) -> Self::Future {
         let local = stream.local_addr();
         let reconnected = Arc::new(Mutex::new(None));
-        peer.dial = Some(crate::handshake::Redial {
+        peer.redial = Some(crate::handshake::Redial {
             dial: self.dial.clone(),
             local: reconnected.clone(),
         });

@@ -94,7 +94,7 @@ pub struct Peer {
     pub(crate) remote: SocketAddr,
     pub(crate) https: Option<crate::HttpsVia>,
     /// How the attempt was dialled, for [`Peer::reconnect`]; `None` outside a real race.
-    pub(crate) dial: Option<Redial>,
+    pub(crate) redial: Option<Redial>,
 }
 
 /// How a race's attempt dials again ([`Peer::reconnect`]), and where the last new connection's
@@ -152,7 +152,7 @@ impl Peer {
             remote: self.remote,
         };
         let dialing = self
-            .dial
+            .redial
             .as_ref()
             .map(|redial| (redial.dial.dial(pair), redial.local.clone()));
         async move {

@@ -747,7 +747,7 @@ impl<D: Dial, H: Handshake<D::Stream>> Race<D, H> {
                 local: record.local,
                 remote: record.remote,
                 https: record.https.clone(),
-                dial: None,
+                redial: None,
             };
             self.in_flight[i].phase = Phase::Handshaking(self.handshake.handshake(stream, peer));
         }

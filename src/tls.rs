@@ -296,21 +296,33 @@ struct Retry {
     name: ServerName<'static>,
 }
 
-/// The `retry_configs` of a rejection, if `error` is one: `Some(None)` for a rejection without
-/// them.
-fn rejection(error: &io::Error) -> Option<Option<Vec<u8>>> {
+/// A server's authenticated rejection of ECH, and what it offered for the retry.
+#[derive(Debug, PartialEq, Eq)]
+enum Rejection {
+    /// Its `retry_configs`, as an `ECHConfigList`.
+    RetryConfigs(Vec<u8>),
+    /// No `retry_configs`: ECH is off there, and the retry goes without it.
+    NoRetryConfigs,
+}
+
+/// The rejection `error` is, if it is one (rustls reports one only after the server proved it
+/// is the config's public name).
+fn rejection(error: &io::Error) -> Option<Rejection> {
     let error = error
         .get_ref()?
         .downcast_ref::<tokio_rustls::rustls::Error>()?;
     match error {
         tokio_rustls::rustls::Error::PeerIncompatible(
             PeerIncompatible::ServerRejectedEncryptedClientHello(configs),
-        ) => Some(configs.as_ref().filter(|c| !c.is_empty()).map(|configs| {
-            // rustls hands the configs out parsed, and takes them back only as an
-            // ECHConfigList; its own codec writes one.
-            use tokio_rustls::rustls::internal::msgs::codec::Codec;
-            configs.get_encoding()
-        })),
+        ) => Some(match configs.as_ref().filter(|c| !c.is_empty()) {
+            Some(configs) => {
+                // rustls hands the configs out parsed, and takes them back only as an
+                // ECHConfigList; its own codec writes one.
+                use tokio_rustls::rustls::internal::msgs::codec::Codec;
+                Rejection::RetryConfigs(configs.get_encoding())
+            }
+            None => Rejection::NoRetryConfigs,
+        }),
         _ => None,
     }
 }
@@ -320,9 +332,13 @@ impl Retry {
     /// server's configs if it gave usable ones, else without ECH.
     fn start(
         self,
-        retry_configs: Option<Vec<u8>>,
+        rejection: Rejection,
     ) -> Pin<Box<dyn Future<Output = io::Result<TlsStream<TcpStream>>> + Send + Sync>> {
         let alpn = alpn_for(&self.peer, self.tls.connector.config()).to_vec();
+        let retry_configs = match rejection {
+            Rejection::RetryConfigs(list) => Some(list),
+            Rejection::NoRetryConfigs => None,
+        };
         let with_configs = retry_configs.and_then(|list| {
             let ech = self.tls.ech.as_ref()?;
             match ech.config(&list, &alpn) {
@@ -441,11 +457,10 @@ impl Future for TlsConnecting {
                         Ok(stream) => return Poll::Ready(Ok(stream)),
                         Err(error) => error,
                     };
-                    let (Some(retry_configs), Some(retry)) = (rejection(&error), retry.take())
-                    else {
+                    let (Some(rejection), Some(retry)) = (rejection(&error), retry.take()) else {
                         return Poll::Ready(Err(error));
                     };
-                    *inner = Inner::Retrying(retry.start(retry_configs));
+                    *inner = Inner::Retrying(retry.start(rejection));
                 }
                 Inner::Retrying(retrying) => return retrying.as_mut().poll(cx),
                 Inner::Invalid(error) => {
@@ -552,9 +567,15 @@ mod tests {
     fn a_rejection_gives_back_its_retry_configs_as_a_list() {
         let list = config_list(9, "retry.test");
         let parsed = Vec::<EchConfigPayload>::read(&mut Reader::init(&list)).unwrap();
-        assert_eq!(rejection(&rejected(Some(parsed))), Some(Some(list)));
-        assert_eq!(rejection(&rejected(None)), Some(None));
-        assert_eq!(rejection(&rejected(Some(Vec::new()))), Some(None));
+        assert_eq!(
+            rejection(&rejected(Some(parsed))),
+            Some(Rejection::RetryConfigs(list))
+        );
+        assert_eq!(rejection(&rejected(None)), Some(Rejection::NoRetryConfigs));
+        assert_eq!(
+            rejection(&rejected(Some(Vec::new()))),
+            Some(Rejection::NoRetryConfigs)
+        );
         let other = io::Error::new(
             io::ErrorKind::InvalidData,
             tokio_rustls::rustls::Error::DecryptError,
@@ -592,7 +613,7 @@ mod tests {
             local: None,
             remote: listener.local_addr().unwrap(),
             https: None,
-            dial: Some(crate::handshake::Redial {
+            redial: Some(crate::handshake::Redial {
                 dial: crate::dial::TcpDial {
                     options: Arc::default(),
                 },
@@ -604,7 +625,8 @@ mod tests {
             peer,
             name: ServerName::try_from("secret.test").unwrap(),
         };
-        let retrying = tokio::spawn(retry.start(Some(config_list(9, "retry.test"))));
+        let retrying =
+            tokio::spawn(retry.start(Rejection::RetryConfigs(config_list(9, "retry.test"))));
         let (mut stream, _) = listener.accept().await.unwrap();
         let mut hello = vec![0; 16 * 1024];
         let n = stream.read(&mut hello).await.unwrap();
